@@ -1,0 +1,50 @@
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+os.environ["WANDB_MODE"] = "disabled"
+os.environ.setdefault("WANDB_SILENT", "true")
+
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+PRIMARY_CONFIGS = [
+    "pipeline",
+    "prepare_data",
+    "train_stylizer",
+    "augment",
+    "classify",
+    "report",
+    "stylize",
+]
+# The smallest synthetic dataset the scenario tests can use (scale 0.01 of the paper's counts).
+TINY_DATASET = [
+    "dataset.image_size=32",
+    "dataset.train_per_class=60",
+    "dataset.test_per_class=8",
+    "dataset.scenario_scale=0.01",
+]
+
+
+def compose_cfg(name: str, overrides=(), root: Path | None = None):
+    """Compose a primary config the way the command line would (Hydra's compose API)."""
+    extra = [f"paths.root={root}"] if root is not None else []
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name=name, overrides=list(overrides) + extra)
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory) -> Path:
+    """A paths.root holding a prepared tiny synthetic dataset, shared by the whole session."""
+    from stylaug.prepare_data import prepare_data
+
+    root = tmp_path_factory.mktemp("root")
+    prepare_data(compose_cfg("prepare_data", TINY_DATASET, root))
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_index(tiny_root):
+    from stylaug.data.index import load_index
+
+    return load_index(compose_cfg("prepare_data", TINY_DATASET, tiny_root).dataset)

@@ -1,0 +1,47 @@
+import pytest
+from omegaconf import OmegaConf
+
+from tests.conftest import PRIMARY_CONFIGS, compose_cfg
+
+REQUIRED = {"train_stylizer": ["class=ocean"]}
+
+
+@pytest.mark.parametrize("name", PRIMARY_CONFIGS)
+@pytest.mark.parametrize("experiment", [None, "demo", "paper"])
+def test_every_primary_config_composes_and_resolves(name, experiment, tmp_path):
+    overrides = REQUIRED.get(name, []) + ([f"experiment={experiment}"] if experiment else [])
+    cfg = compose_cfg(name, overrides, tmp_path)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    assert resolved["paths"]["data_dir"] == f"{tmp_path}/data"
+    assert resolved["dataset"]["name"] == ("places365" if experiment == "paper" else "synthetic")
+    for group in ("dataset", "scenario", "model", "trainer", "logger", "data"):
+        assert group in resolved
+
+
+def test_paths_default_to_the_current_directory():
+    cfg = compose_cfg("prepare_data")
+    assert cfg.paths.root == "."
+    assert cfg.paths.results_dir == "./results"
+
+
+def test_demo_preset_sizes_stages_and_uses_random_init_networks():
+    cfg = compose_cfg("classify", ["experiment=demo"])
+    assert cfg.dataset.image_size == 64
+    assert cfg.model.backbone.weights == "random" and cfg.model.loss_net.weights == "random"
+    assert cfg.trainer.accelerator == "cpu"
+
+
+@pytest.mark.parametrize("scenario", ["balanced", "biased_case1", "biased_case2", "scarce"])
+def test_scenarios_take_their_scale_from_the_dataset(scenario):
+    cfg = compose_cfg("classify", [f"scenario={scenario}"])
+    assert cfg.scenario.name == scenario
+    assert cfg.scenario.scale == cfg.dataset.scenario_scale == 0.1
+    assert (
+        compose_cfg("classify", [f"scenario={scenario}", "dataset=places365"]).scenario.scale == 1.0
+    )
+
+
+@pytest.mark.parametrize("logger", ["wandb", "csv", "none"])
+def test_logger_choices_compose(logger):
+    cfg = compose_cfg("classify", [f"logger={logger}"])
+    assert bool(cfg.logger) == (logger != "none")
