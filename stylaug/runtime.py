@@ -1,0 +1,73 @@
+"""What every stage's entry function needs from its config: a logger, a Lightning trainer, a run
+folder, and a clear line in the log about which weights and data the numbers come from."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def run_dir(cfg: DictConfig, stage: str) -> Path:
+    """Hydra's run folder when running under @hydra.main, else outputs/<stage> under paths.root."""
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    path = Path(cfg.paths.root) / "outputs" / stage
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def make_logger(
+    cfg: DictConfig, name: str, group: str, job_type: str, extra_config: dict | None = None
+):
+    """Instantiate ``cfg.logger`` (wandb, csv, or none -> False) for one run.
+
+    wandb runs are named and grouped so a multirun gives one run per job; call
+    ``finish_logger`` at the end of the job so the next job does not reuse the run.
+    """
+    if not cfg.get("logger"):
+        return False
+    target = cfg.logger._target_
+    kwargs = {}
+    if target.endswith("WandbLogger"):
+        kwargs = {
+            "name": name,
+            "group": group,
+            "job_type": job_type,
+            "save_dir": str(Path(cfg.logger.save_dir)),
+            "reinit": "finish_previous",
+        }
+        Path(cfg.logger.save_dir).mkdir(parents=True, exist_ok=True)
+    elif target.endswith("CSVLogger"):
+        kwargs = {"name": f"{job_type}/{name}"}
+    logger = hydra.utils.instantiate(cfg.logger, **kwargs)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    if extra_config:
+        config.update(extra_config)
+    logger.log_hyperparams(config)
+    return logger
+
+
+def finish_logger(logger) -> None:
+    if logger and type(logger).__name__ == "WandbLogger":
+        import wandb
+
+        wandb.finish()
+
+
+def make_trainer(
+    cfg: DictConfig, stage: str, logger=False, callbacks=(), **overrides
+) -> pl.Trainer:
+    """``cfg.trainer`` with the stage's callbacks and overrides (e.g. max_steps, precision)."""
+    params = OmegaConf.to_container(cfg.trainer, resolve=True)
+    params.update(overrides)
+    params["default_root_dir"] = str(run_dir(cfg, stage))
+    return hydra.utils.instantiate(
+        params, logger=logger, callbacks=list(callbacks), _convert_="all"
+    )

@@ -1,0 +1,115 @@
+import pytest
+import torch
+from torchvision import models
+
+from stylaug.models.color import preserve_color, rgb_to_yiq, yiq_to_rgb
+from stylaug.models.loss_net import (
+    VGGFeatures,
+    content_loss,
+    gram_matrix,
+    style_loss,
+    total_variation,
+)
+from stylaug.models.transformer_net import TransformerNet
+from stylaug.models.weights import PretrainedWeightsMissing, build, checkpoint_file
+
+
+@pytest.mark.parametrize("size", [(32, 32), (30, 45), (64, 50)])
+def test_transformer_keeps_any_image_size(size):
+    out = TransformerNet()(torch.rand(2, 3, *size))
+    assert out.shape == (2, 3, *size)
+
+
+def test_transformer_architecture_matches_johnson():
+    net = TransformerNet()
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.stride[0]) for c in convs[:3]] == [
+        (3, 32, 9, 1),
+        (32, 64, 3, 2),
+        (64, 128, 3, 2),
+    ]
+    assert (convs[-1].in_channels, convs[-1].out_channels, convs[-1].kernel_size[0]) == (32, 3, 9)
+    assert len(net.residuals) == 5
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.InstanceNorm2d)]
+    assert norms and all(n.affine for n in norms)
+
+
+def test_gram_matrix_by_hand():
+    f = torch.tensor([[[[1.0, 2.0]], [[3.0, 4.0]]]])  # N=1, C=2, H=1, W=2
+    expected = torch.tensor([[[5.0, 11.0], [11.0, 25.0]]]) / (2 * 1 * 2)
+    assert torch.allclose(gram_matrix(f), expected)
+    mask = torch.tensor([[[[1.0, 0.0]]]])
+    assert torch.allclose(gram_matrix(f, mask), torch.tensor([[[1.0, 3.0], [3.0, 9.0]]]) / 4)
+
+
+def test_losses_by_hand():
+    a = {"l": torch.zeros(1, 2, 1, 2)}
+    b = {"l": torch.ones(1, 2, 1, 2) * 2}
+    assert content_loss(a, b, ["l"]).item() == pytest.approx(4.0)
+    grams = {"l": gram_matrix(b["l"])}  # every entry (2*2*2)/4 = 2
+    assert style_loss(a, grams, ["l"]).item() == pytest.approx(4.0)
+    assert style_loss(a, grams, ["l"], [0.5]).item() == pytest.approx(2.0)
+    img = torch.zeros(1, 3, 2, 2)
+    img[..., :, 1] = 1.0
+    assert total_variation(img).item() == pytest.approx(1.0)
+
+
+def test_vgg_features_are_frozen_and_stay_in_eval_mode():
+    vgg = VGGFeatures(["relu1_2", "conv4_2", "relu4_3"], "vgg16", "random")
+    vgg.train()
+    assert not vgg.training and not any(p.requires_grad for p in vgg.parameters())
+    out = vgg(torch.rand(1, 3, 32, 32))
+    assert set(out) == {"relu1_2", "conv4_2", "relu4_3"}
+    assert (out["conv4_2"] < 0).any()  # a conv output, not overwritten by an in-place ReLU
+    assert vgg.weights == "vgg16:random-init"
+
+
+def test_unknown_layer_is_a_clear_error():
+    with pytest.raises(ValueError, match="no layers"):
+        VGGFeatures(["relu9_9"], "vgg16", "random")
+
+
+@pytest.mark.parametrize("arch", ["vgg16", "resnet18"])
+def test_imagenet_weights_come_from_torch_home(tmp_path, monkeypatch, arch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    builder, imagenet = {
+        "vgg16": (models.vgg16, models.VGG16_Weights.IMAGENET1K_V1),
+        "resnet18": (models.resnet18, models.ResNet18_Weights.IMAGENET1K_V1),
+    }[arch]
+    file = checkpoint_file(imagenet)
+    assert file.parent == tmp_path / "hub" / "checkpoints"
+    file.parent.mkdir(parents=True)
+    reference = builder(weights=None)
+    torch.save(reference.state_dict(), file)
+    model, described = build(arch, "imagenet")
+    assert "IMAGENET1K_V1" in described and file.name in described
+    for (name, p), q in zip(model.state_dict().items(), reference.state_dict().values()):
+        assert torch.equal(p, q), name
+
+
+def test_missing_weights_offline_name_the_file_and_the_way_out(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(
+        torch.hub,
+        "download_url_to_file",
+        lambda *a, **k: (_ for _ in ()).throw(OSError("network unreachable")),
+    )
+    with pytest.raises(PretrainedWeightsMissing) as err:
+        build("vgg16", "imagenet", "model.loss_net.weights")
+    msg = str(err.value)
+    assert "vgg16-397923af.pth" in msg and str(tmp_path / "hub" / "checkpoints") in msg
+    assert "model.loss_net.weights=random" in msg
+
+
+def test_bad_weight_choice():
+    with pytest.raises(ValueError, match="imagenet"):
+        build("vgg16", "places")
+
+
+def test_yiq_round_trip_and_colour_preservation():
+    rgb = torch.rand(2, 3, 8, 8)
+    assert torch.allclose(yiq_to_rgb(rgb_to_yiq(rgb)), rgb, atol=1e-5)
+    content, stylized = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
+    out = rgb_to_yiq(preserve_color(stylized, content))
+    assert torch.allclose(out[:, 1:], rgb_to_yiq(content)[:, 1:], atol=1e-5)  # content's chroma
+    assert torch.allclose(out[:, :1], rgb_to_yiq(stylized)[:, :1], atol=1e-5)  # stylized luminance
