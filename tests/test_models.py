@@ -83,7 +83,9 @@ def test_imagenet_weights_come_from_torch_home(tmp_path, monkeypatch, arch):
     torch.save(reference.state_dict(), file)
     model, described = build(arch, "imagenet")
     assert "IMAGENET1K_V1" in described and file.name in described
-    for (name, p), q in zip(model.state_dict().items(), reference.state_dict().values()):
+    for (name, p), q in zip(
+        model.state_dict().items(), reference.state_dict().values(), strict=True
+    ):
         assert torch.equal(p, q), name
 
 
