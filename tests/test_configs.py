@@ -45,3 +45,20 @@ def test_scenarios_take_their_scale_from_the_dataset(scenario):
 def test_logger_choices_compose(logger):
     cfg = compose_cfg("classify", [f"logger={logger}"])
     assert bool(cfg.logger) == (logger != "none")
+
+
+def test_slurm_launcher_config_composes():
+    from hydra import compose, initialize_config_dir
+
+    from tests.conftest import CONF_DIR
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(
+            "train_stylizer",
+            ["class=ocean", "hydra/launcher=slurm", "trainer=ddp"],
+            return_hydra_config=True,
+        )
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert launcher.partition == "gpu" and launcher.gpus_per_node == 1
+    assert cfg.trainer.strategy == "ddp" and cfg.trainer.accelerator == "gpu"
