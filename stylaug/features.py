@@ -1,0 +1,293 @@
+"""The frozen backbone's features, computed once per image and cached on disk.
+
+The classifier's backbone is frozen and in eval mode, so its 512-d output is a fixed function of
+(image file content, backbone weights, input transform). A sweep of scenarios x arms x seeds
+reuses the same few thousand images over and over, so each is pushed through the backbone once
+and the head trains on cached features afterwards.
+
+Layout: ``<cache_dir>/<slug>/`` per (weights, transform) pair, with ``meta.json`` describing both
+and any number of shards ``shard-*.npy``. A shard is one structured array ``(key, feat)`` written
+atomically (temp + rename), so concurrent jobs only ever add whole shards; readers open shards with
+``mmap`` and copy out just the rows they need, so memory stays at the size of the requested feature
+matrix, not of the whole cache. Many small shards are merged into one now and then.
+
+A key is a 16-byte BLAKE2b of (file-content digest, weights description, transform description,
+view), so a moved or renamed file is still a hit and an edited file is a miss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms as T
+
+from stylaug.data.images import BadImageError, read_image
+from stylaug.io import atomic_path, atomic_write_json
+from stylaug.models.weights import build
+
+log = logging.getLogger(__name__)
+
+FEATURE_DIM = 512
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+RANDOM_INIT_SEED = 0  # random-init backbones are the same network in every run
+MAX_SHARDS = 16  # merge shards once a folder holds more than this many
+
+
+# --- the backbone and its input transform -------------------------------------------------------
+
+
+def load_backbone(backbone_cfg) -> tuple[nn.Module, str]:
+    """ResNet-18 (weights API) with its fc removed, frozen and in eval mode: (model, weights description).
+
+    Random init is drawn from a fixed seed and the description carries a digest of the parameters,
+    so ``random`` is still a fixed function that cached features can be keyed by.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_INIT_SEED)
+        model, desc = build(backbone_cfg.arch, backbone_cfg.weights, "model.backbone.weights")
+    model.fc = nn.Identity()
+    model.requires_grad_(False)
+    if backbone_cfg.weights == "random":
+        h = hashlib.sha1()
+        for t in model.state_dict().values():
+            h.update(t.detach().cpu().numpy().tobytes())
+        desc = f"{desc}(seed={RANDOM_INIT_SEED},params={h.hexdigest()[:12]})"
+    return model.eval(), desc
+
+
+def eval_transform(image_size: int) -> tuple[Callable, str]:
+    """The reference code's test transform: Resize to a square + ImageNet normalisation."""
+    s = int(image_size)
+    tf = T.Compose(
+        [T.Resize((s, s), antialias=True), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+    )
+    return tf, f"resize({s},{s},bilinear,antialias)|to_tensor|normalize(imagenet)"
+
+
+# --- keys -----------------------------------------------------------------------------------------
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """BLAKE2b of a file's bytes: what the image *is*, independent of where it lives."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def feature_key(digest: str, weights: str, transform: str, view: int = 0) -> bytes:
+    return hashlib.blake2b(
+        f"{digest}\n{weights}\n{transform}\n{view}".encode(), digest_size=16
+    ).digest()
+
+
+SHARD_DTYPE = np.dtype([("key", "V16"), ("feat", "<f4", (FEATURE_DIM,))])
+
+
+class FeatureCache:
+    """Features of one (weights, transform) pair: ``get`` what is there, ``put`` what was computed."""
+
+    def __init__(self, root: str | os.PathLike, weights: str, transform: str):
+        self.weights, self.transform = weights, transform
+        slug = hashlib.sha1(f"{weights}\n{transform}".encode()).hexdigest()[:16]
+        self.dir = Path(root) / slug
+        self.dir.mkdir(parents=True, exist_ok=True)
+        meta = self.dir / "meta.json"
+        if not meta.exists():
+            atomic_write_json(
+                meta, {"weights": weights, "transform": transform, "dim": FEATURE_DIM}
+            )
+
+    def shards(self) -> list[Path]:
+        return sorted(self.dir.glob("shard-*.npy"))
+
+    def _open(self, path: Path):
+        try:
+            return np.load(path, mmap_mode="r")
+        except FileNotFoundError:  # merged away by another job between listing and opening
+            return None
+
+    def get(self, keys: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+        """(features [n, 512] float32, found mask [n]); rows not found are zero."""
+        want = {k: i for i, k in enumerate(keys)}
+        out = np.zeros((len(keys), FEATURE_DIM), np.float32)
+        found = np.zeros(len(keys), bool)
+        for path in self.shards():
+            shard = self._open(path)
+            if shard is None:
+                continue
+            shard_keys = shard["key"].tobytes()
+            for row in range(len(shard)):
+                i = want.get(shard_keys[16 * row : 16 * row + 16])
+                if i is not None and not found[i]:
+                    out[i] = shard["feat"][row]
+                    found[i] = True
+            del shard
+        return out, found
+
+    def put(self, keys: Sequence[bytes], feats: np.ndarray) -> None:
+        if not len(keys):
+            return
+        arr = np.empty(len(keys), SHARD_DTYPE)
+        arr["key"] = np.frombuffer(b"".join(keys), "V16")
+        arr["feat"] = feats
+        self._write(arr)
+        if len(self.shards()) > MAX_SHARDS:
+            self.merge()
+
+    def _write(self, arr: np.ndarray) -> Path:
+        path = self.dir / f"shard-{uuid.uuid4().hex}.npy"
+        with atomic_path(path) as tmp:
+            np.save(tmp, arr)
+        return path
+
+    def merge(self) -> None:
+        """Rewrite all shards as one (deduplicated); readers racing with this only lose hits."""
+        shards = self.shards()
+        parts = [s for s in (self._open(p) for p in shards) if s is not None]
+        if not parts:
+            return
+        merged = np.concatenate([np.asarray(p) for p in parts])
+        raw = merged["key"].tobytes()
+        first = {raw[16 * i : 16 * i + 16]: i for i in range(len(merged) - 1, -1, -1)}
+        self._write(merged[np.sort(np.fromiter(first.values(), int))])
+        for p in shards:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+
+
+# --- computing features -----------------------------------------------------------------------------
+
+
+class ImageFiles(Dataset):
+    """Decoded, transformed images; an unreadable file gives ``ok=False`` (``on_bad_image=skip``)."""
+
+    def __init__(self, paths: Sequence[str | os.PathLike], transform, on_bad_image="skip"):
+        self.paths, self.transform, self.on_bad_image = list(paths), transform, on_bad_image
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        img = read_image(self.paths[i], self.on_bad_image)
+        if img is None:
+            return torch.zeros(3, 1, 1), False
+        return self.transform(img), True
+
+
+def _collate(batch):
+    """Stack the good images; a bad one (1x1 placeholder) is replaced by zeros of the right size."""
+    shape = next((x.shape for x, ok in batch if ok), (3, 1, 1))
+    xs = [x if ok else torch.zeros(shape) for x, ok in batch]
+    return torch.stack(xs), torch.tensor([ok for _, ok in batch])
+
+
+class Extractor(pl.LightningModule):
+    """``trainer.predict`` wrapper: Lightning picks the device; features always come out float32."""
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+
+    def predict_step(self, batch, batch_idx):
+        x, ok = batch
+        return self.backbone(x).float().cpu(), ok.cpu()
+
+
+def extract(
+    backbone: nn.Module,
+    dataset: Dataset,
+    trainer: pl.Trainer,
+    batch_size: int = 50,
+    num_workers: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run the (eval-mode) backbone over ``dataset``: (features [n, 512], ok mask [n])."""
+    if len(dataset) == 0:
+        return np.zeros((0, FEATURE_DIM), np.float32), np.zeros(0, bool)
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        collate_fn=_collate,
+        persistent_workers=False,
+    )
+    backbone.eval()
+    out = trainer.predict(Extractor(backbone), loader)
+    feats = torch.cat([f for f, _ in out]).numpy()
+    ok = torch.cat([o for _, o in out]).numpy().astype(bool)
+    return feats, ok
+
+
+def digests(paths: Sequence[Path], on_bad_image: str = "skip") -> list[str | None]:
+    """Content digest per file; a missing/unreadable file is None (skip) or an error (error)."""
+    out = []
+    for p in paths:
+        try:
+            out.append(file_digest(p))
+        except OSError as err:
+            if on_bad_image == "error":
+                raise BadImageError(p, f"cannot read file ({err})") from None
+            log.warning("skipping unreadable image %s: %s", p, err)
+            out.append(None)
+    return out
+
+
+def cached_features(
+    paths: Sequence[Path],
+    cache: FeatureCache | None,
+    backbone: nn.Module,
+    transform: Callable,
+    trainer_factory: Callable[[], pl.Trainer],
+    batch_size: int = 50,
+    num_workers: int = 0,
+    on_bad_image: str = "skip",
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Features of ``paths`` (cache hits read, misses computed and added): (feats, ok, stats).
+
+    ``ok[i]`` is False for an unreadable image (its row is zero and must be dropped).
+    """
+    paths = [Path(p) for p in paths]
+    digs = digests(paths, on_bad_image)
+    feats = np.zeros((len(paths), FEATURE_DIM), np.float32)
+    ok = np.array([d is not None for d in digs])
+    found = np.zeros(len(paths), bool)
+    keys = (
+        [feature_key(d, cache.weights, cache.transform) if d else b"" for d in digs]
+        if cache
+        else []
+    )
+    if cache is not None:
+        readable = np.flatnonzero(ok)
+        got, hit = cache.get([keys[i] for i in readable])
+        feats[readable[hit]] = got[hit]
+        found[readable[hit]] = True
+    todo = np.flatnonzero(ok & ~found)
+    if len(todo):
+        new, new_ok = extract(
+            backbone,
+            ImageFiles([paths[i] for i in todo], transform, on_bad_image),
+            trainer_factory(),
+            batch_size,
+            num_workers,
+        )
+        feats[todo] = new
+        ok[todo] = new_ok
+        if cache is not None:
+            good = todo[new_ok]
+            cache.put([keys[i] for i in good], feats[good])
+    stats = {"hits": int(found.sum()), "computed": int(len(todo)), "bad": int((~ok).sum())}
+    return feats, ok, stats

@@ -1,0 +1,151 @@
+"""classify: counts reach the model, cached == uncached, determinism, result rows, error paths."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance, ImageOps
+
+from stylaug.classify import classify
+from stylaug.data.index import load_index
+from stylaug.data.scenarios import sample_scenario
+from stylaug.io import read_jsonl
+from tests.conftest import TINY_DATASET, compose_cfg
+
+FAST = [
+    "classifier.epochs=3",
+    "classifier.image_size=32",
+    "classifier.num_workers=0",
+    "logger=none",
+]
+
+
+def write_fake_augmented(root: Path, out: Path, seeds=(0,), scenarios=("balanced", "biased_case2")):
+    """The augment stage's output format, made by colour-jittering the sources (no stylizer)."""
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = compose_cfg("classify", TINY_DATASET, root)
+    index = load_index(cfg.dataset)
+    lines = {}
+    for seed in seeds:
+        for name in scenarios:
+            sc = compose_cfg("classify", [*TINY_DATASET, f"scenario={name}"], root).scenario
+            for cls, pairs in sample_scenario(index, sc, seed).augment.items():
+                for source, view in pairs:
+                    rel = f"{cls}/{Path(source).stem}_v{view}.png"
+                    if (source, view) in lines:
+                        continue
+                    img = Image.open(index.abspath(source)).convert("RGB")
+                    img = ImageOps.mirror(img) if view == 1 else img
+                    img = ImageEnhance.Color(img).enhance(0.3)
+                    (out / cls).mkdir(exist_ok=True)
+                    img.save(out / rel)
+                    lines[(source, view)] = {
+                        "source": source,
+                        "view": view,
+                        "class": cls,
+                        "stylizer": f"fake-{cls}",
+                        "output": rel,
+                        "loss_net_weights": "vgg16:random-init",
+                    }
+    (out / "manifest.jsonl").write_text("".join(json.dumps(v) + "\n" for v in lines.values()))
+    return out
+
+
+@pytest.fixture(scope="module")
+def aug_dir(tiny_root, tmp_path_factory):
+    return write_fake_augmented(tiny_root, tmp_path_factory.mktemp("aug") / "johnson")
+
+
+def run(root, tmp_path, aug, *extra):
+    cfg = compose_cfg(
+        "classify",
+        [
+            *TINY_DATASET,
+            *FAST,
+            f"classifier.augmented_dir={aug}",
+            f"classifier.results_file={tmp_path}/results.jsonl",
+            f"classifier.cache_dir={tmp_path}/features",
+            "model.backbone.weights=random",
+            *extra,
+        ],
+        root,
+    )
+    return cfg, classify(cfg)
+
+
+def test_rows_counts_and_skip(tiny_root, tiny_index, aug_dir, tmp_path):
+    cfg, rows = run(tiny_root, tmp_path, aug_dir, "scenario=biased_case2")
+    assert [r["arm"] for r in rows] == ["none", "style"]
+    split = sample_scenario(tiny_index, cfg.scenario, 0)
+    for r in rows:
+        assert {
+            "scenario",
+            "arm",
+            "seed",
+            "dataset",
+            "weights",
+            "counts",
+            "metrics",
+            "config_hash",
+        } <= set(r)
+        assert set(r["metrics"]) >= {
+            "accuracy",
+            "balanced_accuracy",
+            "macro_f1",
+            "per_class",
+            "confusion",
+        }
+        assert r["dataset"] == "synthetic" and r["weights"]["backbone"].startswith(
+            "resnet18:random-init(seed=0"
+        )
+        assert r["counts"]["train"] == {c: len(v) for c, v in split.train.items()}
+        assert len(r["predictions"]) == sum(len(v) for v in split.test.values()) == 32
+        assert np.array(r["metrics"]["confusion"]).sum() == 32
+    n_real = sum(len(v) for v in split.train.values())
+    n_aug = sum(len(v) for v in split.augment.values())
+    assert rows[0]["counts"]["train_seen"] == n_real
+    assert rows[1]["counts"]["train_seen"] == n_real + n_aug
+    assert rows[1]["counts"]["augmented"]["hot_spring"] == n_aug  # biased_case2: minority only
+    assert rows[1]["weights"]["stylizers"]["hot_spring"]["loss_net_weights"] == "vgg16:random-init"
+    assert rows[0]["weights"]["stylizers"] is None
+    assert read_jsonl(tmp_path / "results.jsonl") == rows
+    # a second run with the same config skips both arms; force reruns them
+    assert run(tiny_root, tmp_path, aug_dir, "scenario=biased_case2")[1] == []
+    again = run(tiny_root, tmp_path, aug_dir, "scenario=biased_case2", "classifier.force=true")[1]
+    assert [r["metrics"] for r in again] == [r["metrics"] for r in rows]  # same seed, same metrics
+    assert again[0]["feature_cache"]["computed"] == 0  # warm cache
+
+
+def test_cached_and_uncached_heads_agree(tiny_root, aug_dir, tmp_path):
+    args = ("scenario=balanced", "classifier.arms=[none]", "classifier.epochs=2")
+    (cached,) = run(tiny_root, tmp_path / "a", aug_dir, *args)[1]
+    (direct,) = run(tiny_root, tmp_path / "b", aug_dir, *args, "classifier.feature_cache=false")[1]
+    assert not cached["backbone_every_epoch"] and direct["backbone_every_epoch"]
+    assert direct["config_hash"] == cached["config_hash"]
+    assert cached["metrics"]["accuracy"] == direct["metrics"]["accuracy"]
+    agree = np.mean(np.array(cached["predictions"]) == np.array(direct["predictions"]))
+    assert agree >= 0.95
+    assert cached["best_epoch"] == direct["best_epoch"]
+
+
+def test_missing_stylized_images_name_the_augment_command(tiny_root, tmp_path):
+    empty = tmp_path / "nothing"
+    with pytest.raises(FileNotFoundError, match=r"python -m stylaug.augment .*seed=0") as err:
+        run(tiny_root, tmp_path, empty, "scenario=balanced")
+    assert "40 of the 40 stylized images" in str(err.value)
+    assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_unknown_arm_is_an_error(tiny_root, aug_dir, tmp_path):
+    with pytest.raises(ValueError, match="classifier.arms"):
+        run(tiny_root, tmp_path, aug_dir, "classifier.arms=[none,bogus]")
+
+
+def test_traditional_arm_with_cached_views(tiny_root, aug_dir, tmp_path):
+    args = ("scenario=scarce", "classifier.arms=[flip_crop_jitter]", "classifier.aug_views=2")
+    (row,) = run(tiny_root, tmp_path, aug_dir, *args)[1]
+    assert row["counts"]["aug_views"] == 2 and not row["backbone_every_epoch"]
+    (again,) = run(tiny_root, tmp_path, aug_dir, *args, "classifier.force=true")[1]
+    assert again["predictions"] == row["predictions"]
+    assert again["feature_cache"]["computed"] == 0
