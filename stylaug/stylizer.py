@@ -13,6 +13,7 @@ import hashlib
 import os
 from pathlib import Path
 
+import pytorch_lightning as pl
 import torch
 
 from stylaug.io import atomic_path
@@ -82,3 +83,178 @@ def file_sha256(path: str | os.PathLike) -> str:
 def stylizer_hash(path: str | os.PathLike) -> str:
     """Content hash of a checkpoint file (16 hex digits of sha256): names it in manifests."""
     return file_sha256(path)[:16]
+
+
+# --- training data -------------------------------------------------------------------------------
+
+
+def square_tensor(img, size: int) -> torch.Tensor:
+    """PIL image -> (3, size, size) float tensor in [0, 1]: shorter side resized, centre crop."""
+    from torchvision.transforms import functional as TF
+
+    img = TF.center_crop(TF.resize(img, size), [size, size])
+    return TF.pil_to_tensor(img).float().div_(255.0)
+
+
+class ImageList(torch.utils.data.Dataset):
+    """Images of one class as [0, 1] squares; an unreadable file gives None (skip) or raises."""
+
+    def __init__(self, files, image_size: int, on_bad_image: str = "skip"):
+        self.files = [str(f) for f in files]
+        self.image_size = int(image_size)
+        self.on_bad_image = on_bad_image
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int):
+        from stylaug.data.images import read_image
+
+        img = read_image(self.files[i], self.on_bad_image)
+        return None if img is None else square_tensor(img, self.image_size)
+
+
+def stack_readable(batch):
+    """Collate that drops skipped (None) images; an all-bad batch becomes None (step skipped)."""
+    batch = [b for b in batch if b is not None]
+    return torch.stack(batch) if batch else None
+
+
+class StylizerData(pl.LightningDataModule):
+    """One class's training images, shuffled, in full batches."""
+
+    def __init__(
+        self,
+        files,
+        image_size: int,
+        batch_size: int,
+        num_workers: int = 0,
+        on_bad_image: str = "skip",
+    ):
+        super().__init__()
+        self.dataset = ImageList(files, image_size, on_bad_image)
+        self.batch_size = int(batch_size)
+        self.num_workers = int(num_workers)
+
+    def train_dataloader(self):
+        return torch.utils.data.DataLoader(
+            self.dataset,
+            batch_size=self.batch_size,
+            shuffle=True,
+            drop_last=True,  # instance-norm statistics and the loss scale assume full batches
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            collate_fn=stack_readable,
+        )
+
+
+# --- the training module -------------------------------------------------------------------------
+
+
+class StylizerModule(pl.LightningModule):
+    """Johnson et al. (2016): train a TransformerNet against a frozen VGG perceptual loss.
+
+    Loss = content_weight * content loss (output vs input features) + style_weight * sum_k w_k *
+    style loss against style image k's Gram matrices (weighted blending of several styles) +
+    tv_weight * total variation. The style Grams are computed once, here, and kept as buffers so a
+    resumed run uses exactly the targets it started with. ``preserve_color`` is applied to the
+    output at inference (``stylize``), not inside the loss.
+    """
+
+    def __init__(
+        self,
+        style_images: list[torch.Tensor],
+        style_blend: list[float],
+        *,
+        residual_blocks: int = 5,
+        loss_arch: str = "vgg16",
+        loss_weights: str = "imagenet",
+        content_layers=("relu2_2",),
+        style_layers=("relu1_2", "relu2_2", "relu3_3", "relu4_3"),
+        content_weight: float = 1e5,
+        style_weight: float = 1e10,
+        tv_weight: float = 0.0,
+        lr: float = 1e-3,
+        channels_last: bool = False,
+        preserve_color: bool = False,
+    ):
+        super().__init__()
+        from stylaug.models.loss_net import VGGFeatures, gram_matrix
+
+        self.net = TransformerNet(residual_blocks)
+        self.content_layers = list(content_layers)
+        self.style_layers = list(style_layers)
+        self.loss_net = VGGFeatures(
+            self.content_layers + self.style_layers, loss_arch, loss_weights
+        )
+        self.style_blend = [float(w) for w in style_blend]
+        self.content_weight = float(content_weight)
+        self.style_weight = float(style_weight)
+        self.tv_weight = float(tv_weight)
+        self.lr = float(lr)
+        self.channels_last = bool(channels_last)
+        self.preserve_color = bool(preserve_color)
+        if self.channels_last:
+            self.net.to(memory_format=torch.channels_last)
+        with torch.no_grad():
+            for k, image in enumerate(style_images):
+                features = self.loss_net(image.unsqueeze(0))
+                for name in self.style_layers:
+                    self.register_buffer(f"gram{k}_{name}", gram_matrix(features[name].float()))
+
+    def style_grams(self, k: int) -> dict[str, torch.Tensor]:
+        return {name: getattr(self, f"gram{k}_{name}") for name in self.style_layers}
+
+    def losses(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        from stylaug.models.loss_net import content_loss, style_loss, total_variation
+
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        out = self.net(images)
+        features = {k: v.float() for k, v in self.loss_net(out).items()}  # Grams in float32
+        with torch.no_grad():
+            target = {k: v.float() for k, v in self.loss_net(images).items()}
+        content = self.content_weight * content_loss(features, target, self.content_layers)
+        style = self.style_weight * sum(
+            w * style_loss(features, self.style_grams(k), self.style_layers)
+            for k, w in enumerate(self.style_blend)
+        )
+        tv = self.tv_weight * total_variation(out.float()) if self.tv_weight else out.new_zeros(())
+        return {"loss": content + style + tv, "content": content, "style": style, "tv": tv}
+
+    def training_step(self, batch, batch_idx):
+        if batch is None:  # every image of this batch was unreadable (and skipped)
+            return None
+        losses = self.losses(batch)
+        self.log("train/loss", losses["loss"], prog_bar=True, batch_size=len(batch))
+        self.log_dict(
+            {f"train/{k}": v for k, v in losses.items() if k != "loss"},
+            prog_bar=False,
+            batch_size=len(batch),
+        )
+        return losses["loss"]
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.net.parameters(), lr=self.lr)
+
+    @torch.no_grad()
+    def probe(self, images: torch.Tensor) -> dict[str, float]:
+        """Losses of the current network on fixed images: a noise-free before/after measure."""
+        return {k: float(v) for k, v in self.losses(images.to(self.device)).items()}
+
+    @torch.no_grad()
+    def stylize(self, images: torch.Tensor) -> torch.Tensor:
+        """[0, 1] images -> stylized [0, 1] images (colour-preserved if configured)."""
+        return stylize_batch(self.net, images, self.preserve_color)
+
+
+def stylize_batch(
+    net: TransformerNet, images: torch.Tensor, preserve: bool = False
+) -> torch.Tensor:
+    """Run a stylizer on [0, 1] images; optional luminance-only output; clamp to [0, 1]."""
+    from stylaug.models.color import preserve_color
+
+    out = net(images).float()
+    if preserve:
+        out = preserve_color(out.clamp(0, 1), images.float())
+    return out.clamp_(0, 1)

@@ -1,0 +1,203 @@
+"""train_stylizer: the Lightning module, the checkpoint format, resume/skip, weights, bad input."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torchvision import models
+
+from stylaug.models.color import rgb_to_yiq
+from stylaug.models.loss_net import gram_matrix
+from stylaug.models.transformer_net import TransformerNet
+from stylaug.models.weights import checkpoint_file
+from stylaug.stylizer import (
+    StylizerCheckpointError,
+    StylizerModule,
+    load_stylizer,
+    save_stylizer,
+    stylize_batch,
+    stylizer_hash,
+)
+from stylaug.train_stylizer import train_stylizer
+from tests.conftest import TINY_DATASET, compose_cfg
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def stylizer_cfg(root, out_dir, *overrides):
+    return compose_cfg(
+        "train_stylizer",
+        TINY_DATASET
+        + [
+            "stylizer.image_size=32",
+            "stylizer.batch_size=4",
+            "stylizer.max_steps=4",
+            "stylizer.sample_images=4",
+            "model.loss_net.weights=random",
+            "logger=none",
+            "data.num_workers=0",
+            "+trainer.enable_progress_bar=false",
+            f"stylizer.out_dir={out_dir}",
+            *overrides,
+        ],
+        root,
+    )
+
+
+def test_module_shapes_grams_and_blended_style_loss_by_hand():
+    torch.manual_seed(0)
+    styles = [torch.rand(3, 32, 32), torch.rand(3, 32, 32)]
+    module = StylizerModule(
+        styles, [0.25, 0.75], loss_weights="random", style_layers=["relu1_2", "relu2_2"]
+    )
+    assert module.net(torch.rand(2, 3, 32, 32)).shape == (2, 3, 32, 32)
+    for k, style in enumerate(styles):  # Grams computed once, from each style image
+        feats = module.loss_net(style[None])
+        for name in ("relu1_2", "relu2_2"):
+            assert torch.allclose(module.style_grams(k)[name], gram_matrix(feats[name]))
+    x = torch.rand(2, 3, 32, 32)
+    losses = module.losses(x)
+    with torch.no_grad():
+        y = module.net(x)
+        fy, fx = module.loss_net(y), module.loss_net(x)
+        by_hand = sum(
+            w
+            * sum(
+                F.mse_loss(gram_matrix(fy[n]), module.style_grams(k)[n].expand(2, -1, -1))
+                for n in ("relu1_2", "relu2_2")
+            )
+            for k, w in enumerate([0.25, 0.75])
+        )
+        content = F.mse_loss(fy["relu2_2"], fx["relu2_2"])
+    assert losses["style"].item() == pytest.approx(1e10 * by_hand.item(), rel=1e-4)
+    assert losses["content"].item() == pytest.approx(1e5 * content.item(), rel=1e-4)
+    assert losses["loss"].item() == pytest.approx(
+        losses["style"].item() + losses["content"].item(), rel=1e-5
+    )
+
+
+def test_training_lowers_style_loss_writes_checkpoint_resumes_and_skips(tiny_root, tmp_path):
+    out = tmp_path / "stylizers"
+    path = train_stylizer(stylizer_cfg(tiny_root, out, "class=ocean", "stylizer.max_steps=6"))
+    assert path == out / "ocean.ckpt"
+    net, meta = load_stylizer(path)
+    assert isinstance(net, TransformerNet)
+    probe = meta["probe_losses"]
+    assert probe["end"]["style"] < probe["initial"]["style"]  # training lowered the style loss
+    assert meta["class"] == "ocean" and meta["dataset"] == "synthetic"
+    assert meta["loss_net_weights"] == "vgg16:random-init" and "smoke" in meta["note"]
+    assert meta["steps"] == 6 and not meta["resumed"]
+    assert meta["residual_blocks"] == 5 and meta["image_size"] == 32
+    style = meta["style_images"][0]
+    assert "/train/ocean/" in style["path"] and len(style["sha256"]) == 64
+    assert (out / "ocean_samples.png").is_file()
+    assert (out / "_train/ocean/last.ckpt").is_file()
+
+    # same settings: kept, not retrained
+    before = (path.stat().st_mtime_ns, stylizer_hash(path))
+    train_stylizer(stylizer_cfg(tiny_root, out, "class=ocean", "stylizer.max_steps=6"))
+    assert (path.stat().st_mtime_ns, stylizer_hash(path)) == before
+
+    # longer run: resumes from last.ckpt and continues the step count
+    train_stylizer(stylizer_cfg(tiny_root, out, "class=ocean", "stylizer.max_steps=8"))
+    _, meta2 = load_stylizer(path)
+    assert meta2["steps"] == 8 and meta2["resumed"]
+    last = torch.load(out / "_train/ocean/last.ckpt", weights_only=False, map_location="cpu")
+    assert last["global_step"] == 8
+
+    # colour-preserving output keeps the content's chroma (YIQ I and Q)
+    content = 0.3 + 0.4 * torch.rand(2, 3, 32, 32)
+    stylized = stylize_batch(net, content, preserve=True)
+    inside = ((stylized > 0.001) & (stylized < 0.999)).all(dim=1, keepdim=True)
+    diff = (rgb_to_yiq(stylized)[:, 1:] - rgb_to_yiq(content)[:, 1:]).abs()
+    assert inside.float().mean() > 0.5
+    assert diff[inside.expand_as(diff)].max() < 1e-4
+    plain = stylize_batch(net, content, preserve=False)
+    assert (rgb_to_yiq(plain)[:, 1:] - rgb_to_yiq(content)[:, 1:]).abs().mean() > 1e-3
+
+
+def test_weights_come_from_a_state_dict_in_torch_home(tiny_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    file = checkpoint_file(models.VGG16_Weights.IMAGENET1K_V1)
+    file.parent.mkdir(parents=True)
+    torch.manual_seed(123)
+    reference = models.vgg16(weights=None).state_dict()
+    torch.save(reference, file)
+    out = tmp_path / "stylizers"
+    path = train_stylizer(
+        stylizer_cfg(
+            tiny_root,
+            out,
+            "class=desert_sand",
+            "model.loss_net.weights=imagenet",
+            "stylizer.max_steps=1",
+        )
+    )
+    _, meta = load_stylizer(path)
+    assert "IMAGENET1K_V1" in meta["loss_net_weights"] and file.name in meta["loss_net_weights"]
+    state = torch.load(out / "_train/desert_sand/last.ckpt", weights_only=False)["state_dict"]
+    for key in ("features.0.weight", "features.21.bias"):
+        assert torch.equal(state[f"loss_net.{key}"], reference[key]), key
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["class=forest"], "unknown class 'forest'"),
+        (["class=ocean", "stylizer.style_images=[/nowhere/style.jpg]"], "does not exist"),
+        (["class=ocean", "stylizer.batch_size=1000"], "fewer than one batch"),
+        (["class=ocean", "stylizer.style_blend=[1,2]"], "must give 1 non-negative weights"),
+    ],
+)
+def test_bad_input_fails_before_training(tiny_root, tmp_path, overrides, message):
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        train_stylizer(stylizer_cfg(tiny_root, tmp_path / "s", *overrides))
+    assert not (tmp_path / "s").exists()  # nothing trained, nothing written
+
+
+def test_unreadable_style_image_and_foreign_checkpoint_are_clear_errors(tiny_root, tmp_path):
+    from stylaug.data.images import BadImageError
+
+    bad = tmp_path / "style.jpg"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(BadImageError, match="style.jpg"):
+        train_stylizer(
+            stylizer_cfg(tiny_root, tmp_path / "s", "class=ocean", f"stylizer.style_images=[{bad}]")
+        )
+    torch.save({"state_dict": {}}, tmp_path / "other.ckpt")
+    with pytest.raises(StylizerCheckpointError, match="not a stylaug stylizer checkpoint"):
+        load_stylizer(tmp_path / "other.ckpt")
+    save_stylizer(tmp_path / "ok.ckpt", TransformerNet(), {"residual_blocks": 5, "class": "ocean"})
+    assert load_stylizer(tmp_path / "ok.ckpt")[1]["class"] == "ocean"
+
+
+def test_multirun_over_two_classes_writes_two_checkpoints_and_two_wandb_runs(tiny_root, tmp_path):
+    out = tmp_path / "stylizers"
+    cmd = [
+        sys.executable,
+        "-m",
+        "stylaug.train_stylizer",
+        "-m",
+        "class=ocean,hot_spring",
+        *TINY_DATASET,
+        f"dataset.dir={tiny_root}/data/synthetic",
+        f"paths.root={tmp_path}",
+        f"stylizer.out_dir={out}",
+        "stylizer.image_size=32",
+        "stylizer.max_steps=2",
+        "stylizer.sample_images=2",
+        "model.loss_net.weights=random",
+        "data.num_workers=0",
+        "logger=wandb",
+    ]
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    metas = {c: load_stylizer(out / f"{c}.ckpt")[1] for c in ("ocean", "hot_spring")}
+    assert {m["class"] for m in metas.values()} == {"ocean", "hot_spring"}
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2  # one wandb run per class, not one merged run
