@@ -155,8 +155,11 @@ def optimise(
             [image],
             lr=1.0 if lr is None else lr,
             max_iter=1,
+            max_eval=20,  # the default (max_iter * 5 // 4 = 1) would leave the line search no budget
             history_size=50,
             line_search_fn="strong_wolfe",
+            tolerance_grad=0.0,  # never stop silently: tiny gradients are normal for small images
+            tolerance_change=0.0,
         )
     else:
         opt = torch.optim.Adam([image], lr=0.02 if lr is None else lr)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from pathlib import Path
 
 import hydra
@@ -25,11 +26,12 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from stylaug import gatys
+from stylaug import gatys, segmentation
 from stylaug.data.images import check_on_bad_image, load_rgb, read_image
 from stylaug.io import atomic_path, atomic_write_json
 from stylaug.models.color import preserve_color
 from stylaug.models.loss_net import VGGFeatures
+from stylaug.photoreal import PhotorealTerm
 from stylaug.stylizer import load_stylizer, stylizer_hash
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,8 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 WRITE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # Options a compare=true variant may set besides the gatys.* knobs.
-VARIANT_OPTIONS = ("preserve_color", "style_weights")
+PHOTOREAL_OPTIONS = ("seg_loss_weight", "photoreal_weight", "semantic_style")
+VARIANT_OPTIONS = ("preserve_color", "style_weights", *PHOTOREAL_OPTIONS)
 RANDOM_NOTE = "random-init network(s): a smoke result, not a real stylization"
 
 
@@ -177,11 +180,46 @@ class GatysInputs:
         self.mask = None
         if cfg.get("mask"):
             self.mask = load_mask(cfg.mask, tuple(self.content.shape[-2:]))
+        seg = cfg.segmentation
+        self.label_maps = None  # user label images for semantic_style (else: the segmenter's)
+        if bool(seg.content_mask) != bool(seg.style_mask):
+            raise ValueError(
+                "segmentation.content_mask and segmentation.style_mask go together: give both "
+                "label images (same colour = same region), or neither to use the segmentation model"
+            )
+        if seg.content_mask:
+            self.label_maps = (
+                segmentation.label_image(
+                    seg.content_mask, tuple(self.content.shape[-2:]), "segmentation.content_mask"
+                ),
+                segmentation.label_image(
+                    seg.style_mask, tuple(self.styles[0].shape[-2:]), "segmentation.style_mask"
+                ),
+            )
         self.digests = {
             "content": file_digest(cfg.content),
             "style": [file_digest(p) for p in self.style_paths],
             "mask": file_digest(cfg.get("mask")),
+            "content_labels": file_digest(seg.content_mask),
+            "style_labels": file_digest(seg.style_mask),
         }
+        self._laplacians: dict = {}
+
+    def photoreal_term(self, epsilon: float, device) -> tuple[PhotorealTerm, dict]:
+        """The content's matting Laplacian, built once per epsilon (and timed)."""
+        key = (float(epsilon), str(device))
+        if key not in self._laplacians:
+            start = time.perf_counter()
+            term = PhotorealTerm(self.content.to(device), float(epsilon))
+            info = {
+                "epsilon": float(epsilon),
+                "nnz": int(term.laplacian.values().numel()),
+                "megabytes": round(term.megabytes, 2),
+                "build_seconds": round(time.perf_counter() - start, 3),
+            }
+            log.info("matting Laplacian: %s", info)
+            self._laplacians[key] = (term, info)
+        return self._laplacians[key]
 
     def style_weights(self, cfg: DictConfig) -> list[float]:
         weights = _as_list(cfg.get("style_weights")) or [1.0] * len(self.styles)
@@ -193,6 +231,25 @@ class GatysInputs:
         if sum(float(w) for w in weights) <= 0:
             raise ValueError(f"style_weights={list(weights)} must not all be zero")
         return [float(w) for w in weights]
+
+
+def check_options(cfg: DictConfig) -> None:
+    """The photorealistic options (issue 8) of one run or variant."""
+    for key in ("seg_loss_weight", "photoreal_weight"):
+        if float(cfg[key]) < 0:
+            raise ValueError(f"{key}={cfg[key]} must be >= 0 (0 turns the option off)")
+    if float(cfg.photoreal_weight) and float(cfg.photoreal.epsilon) <= 0:
+        raise ValueError(f"photoreal.epsilon={cfg.photoreal.epsilon} must be > 0")
+    if cfg.semantic_style and len(_as_list(cfg.style)) != 1:
+        raise ValueError(
+            "semantic_style=true takes exactly one style image (its regions are matched)"
+        )
+
+
+def needs_segmenter(cfg: DictConfig) -> bool:
+    return bool(float(cfg.seg_loss_weight)) or (
+        bool(cfg.semantic_style) and not cfg.segmentation.content_mask
+    )
 
 
 def check_gatys(g: DictConfig) -> None:
@@ -236,6 +293,19 @@ class VGGCache:
         return _VGG_NETS[key]
 
 
+_SEGMENTERS: dict = {}
+
+
+def get_segmenter(cfg: DictConfig, device) -> segmentation.Segmenter:
+    s = cfg.segmentation
+    key = (s.arch, s.weights, int(cfg.seed), str(device))
+    if key not in _SEGMENTERS:
+        _SEGMENTERS.clear()
+        torch.manual_seed(cfg.seed)
+        _SEGMENTERS[key] = segmentation.build_segmenter(s.arch, s.weights).to(device)
+    return _SEGMENTERS[key]
+
+
 def gatys_settings(cfg: DictConfig, inputs: GatysInputs) -> dict:
     """Everything the result depends on: a rerun with equal settings can skip the work."""
     return {
@@ -243,8 +313,19 @@ def gatys_settings(cfg: DictConfig, inputs: GatysInputs) -> dict:
         "seed": int(cfg.seed),
         "inputs": inputs.digests,
         "style_weights": inputs.style_weights(cfg),
-        "preserve_color": bool(cfg.preserve_color),
+        "options": {
+            "preserve_color": bool(cfg.preserve_color),
+            "seg_loss_weight": float(cfg.seg_loss_weight),
+            "photoreal_weight": float(cfg.photoreal_weight),
+            "semantic_style": bool(cfg.semantic_style),
+        },
         "gatys": OmegaConf.to_container(cfg.gatys, resolve=True),
+        "segmentation": OmegaConf.to_container(cfg.segmentation, resolve=True)
+        if needs_segmenter(cfg) or cfg.semantic_style
+        else None,
+        "photoreal": OmegaConf.to_container(cfg.photoreal, resolve=True)
+        if float(cfg.photoreal_weight)
+        else None,
     }
 
 
@@ -264,10 +345,26 @@ def run_gatys(cfg: DictConfig, inputs: GatysInputs, vggs: VGGCache, desc: str = 
     target = gatys.blend_grams(grams, inputs.style_weights(cfg))
     mask = None if inputs.mask is None else inputs.mask.to(device)
     layer_weights = None if g.style_layer_weights is None else list(g.style_layer_weights)
+    record = {"loss_net": vgg.weights}
+    segmenter = get_segmenter(cfg, device) if needs_segmenter(cfg) else None
+    if segmenter is not None:
+        record["segmentation"] = segmenter.weights
+    regions = None
+    if cfg.semantic_style:
+        regions = semantic_regions(cfg, inputs, vgg, segmenter)
+        record["regions"] = len(regions)
     terms = gatys.gatys_terms(
-        content_features, target, g.content_layers, g.style_layers, layer_weights, mask
+        content_features, target, g.content_layers, g.style_layers, layer_weights, mask, regions
     )
     weights = {"content": g.content_weight, "style": g.style_weight, "tv": g.tv_weight}
+    if float(cfg.seg_loss_weight):
+        terms["seg"] = segmentation.SegmentationTerm(segmenter, content)
+        weights["seg"] = float(cfg.seg_loss_weight)
+    if float(cfg.photoreal_weight):
+        terms["photoreal"], record["laplacian"] = inputs.photoreal_term(
+            cfg.photoreal.epsilon, device
+        )
+        weights["photoreal"] = float(cfg.photoreal_weight)
     if g.init == "content":
         init = content
     else:
@@ -278,10 +375,34 @@ def run_gatys(cfg: DictConfig, inputs: GatysInputs, vggs: VGGCache, desc: str = 
     )
     if cfg.preserve_color:
         image = preserve_color(image, content).clamp(0, 1)
-    record = {"loss_net": vgg.weights, "loss_weights": weights}
-    if "random" in vgg.weights:
+    record["loss_weights"] = weights
+    if "random" in vgg.weights or "random" in record.get("segmentation", ""):
         record["note"] = RANDOM_NOTE
     return image.cpu(), history, record
+
+
+def semantic_regions(cfg, inputs: GatysInputs, vgg, segmenter) -> list[gatys.Region]:
+    """Regions for the segmentation-augmented style loss: user label images or the segmenter's."""
+    device = inputs.content.device if segmenter is None else segmenter.mean.device
+    style = inputs.styles[0].to(vgg.mean.device)
+    if inputs.label_maps is not None:
+        content_labels, style_labels = inputs.label_maps
+    else:
+        content_labels = segmentation.predicted_labels(segmenter, inputs.content.to(device))
+        style_labels = segmentation.predicted_labels(segmenter, inputs.styles[0].to(device))
+    with torch.no_grad():
+        style_features = vgg(style)
+    regions = segmentation.semantic_regions(
+        content_labels.cpu(),
+        style_labels.cpu(),
+        style_features,
+        cfg.gatys.style_layers,
+        float(cfg.segmentation.min_area),
+    )
+    if inputs.mask is not None:  # mask=PATH still limits where any style goes
+        for region in regions:
+            region.content_mask = region.content_mask * inputs.mask.to(region.content_mask)
+    return regions
 
 
 def gatys_to_file(cfg: DictConfig, inputs: GatysInputs, vggs: VGGCache, output: Path, desc):
@@ -329,7 +450,12 @@ def apply_variant(cfg: DictConfig, variant) -> DictConfig:
 
 
 def default_variants(cfg: DictConfig) -> list[dict]:
-    """Without explicit variants, compare three style weights around the configured one."""
+    """Without explicit variants: with photorealistic options on, the review paper's Fig. 3 (plain
+    Gatys, then each option on its own); otherwise three style weights around the configured one."""
+    off = {"seg_loss_weight": 0.0, "photoreal_weight": 0.0, "semantic_style": False}
+    on = {k: cfg[k] for k in PHOTOREAL_OPTIONS if cfg[k]}
+    if on:
+        return [dict(off)] + [{**off, k: v} for k, v in on.items()]
     w = float(cfg.gatys.style_weight)
     return [{"style_weight": w / 100}, {"style_weight": w}, {"style_weight": w * 100}]
 
@@ -338,7 +464,10 @@ def variant_label(variant: dict) -> str:
     def fmt(v):
         return f"{v:.3g}" if isinstance(v, float) else str(v)
 
-    return ", ".join(f"{k}={fmt(v)}" for k, v in variant.items()) or "gatys"
+    shown = {k: v for k, v in variant.items() if not (k in PHOTOREAL_OPTIONS and not v)}
+    if not shown and any(k in PHOTOREAL_OPTIONS for k in variant):
+        return "plain Gatys"
+    return ", ".join(f"{k}={fmt(v)}" for k, v in shown.items()) or "gatys"
 
 
 def stylize_gatys(cfg: DictConfig) -> dict:
@@ -350,10 +479,15 @@ def stylize_gatys(cfg: DictConfig) -> dict:
     variant_cfgs = [apply_variant(cfg, v) for v in variants]
     for vc in variant_cfgs:
         check_gatys(vc.gatys)
+        check_options(vc)
     inputs = GatysInputs(cfg)  # reads and checks every input file before any optimisation
     for vc in variant_cfgs:
         inputs.style_weights(vc)
     vggs = VGGCache(device_for(cfg))
+    for vc in variant_cfgs:  # missing weights fail here, not after the first variant
+        vggs.get(vc.gatys, vc.seed)
+        if needs_segmenter(vc):
+            get_segmenter(vc, vggs.device)
     if not cfg.compare:
         gatys_to_file(variant_cfgs[0], inputs, vggs, output, "gatys")
         return {"output": output, "history": history_path(output)}

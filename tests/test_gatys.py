@@ -126,3 +126,16 @@ def test_content_only_optimisation_from_noise_approaches_the_content_features(vg
 def test_optimise_rejects_an_unknown_optimizer(vgg):
     with pytest.raises(ValueError, match="lbfgs or adam"):
         gatys.optimise(torch.rand(1, 3, 8, 8), vgg, {}, {}, "sgd", 1, progress=False)
+
+
+def test_lbfgs_keeps_making_progress_after_its_first_step(vgg):
+    """Regression: with max_iter=1 the default evaluation budget left the line search no room and
+    L-BFGS stalled after one step on flat-coloured content."""
+    content = torch.zeros(1, 3, 32, 32)
+    content[:, :, :16] = torch.tensor([0.4, 0.6, 0.9]).view(1, 3, 1, 1)
+    content[:, :, 16:] = torch.tensor([0.1, 0.5, 0.2]).view(1, 3, 1, 1)
+    torch.manual_seed(0)
+    terms = _terms(vgg, content, torch.rand(1, 3, 32, 32))
+    weights = {"content": 1.0, "style": 1e5, "tv": 0.0}
+    _, history = gatys.optimise(content, vgg, terms, weights, "lbfgs", 6, progress=False)
+    assert history[-1]["total"] < 0.7 * history[1]["total"]
