@@ -23,6 +23,7 @@ report's paired tests); an arm whose row (same ``config_hash``) exists is skippe
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import hashlib
@@ -64,7 +65,7 @@ from stylaug.stats import classification_metrics
 log = logging.getLogger(__name__)
 
 TRADITIONAL_ARMS = ("flip_crop_jitter", "randaugment")
-PER_IMAGE_KEYS = {"source", "view", "class", "output"}  # manifest keys that vary per image
+PER_IMAGE_KEYS = {"source", "view", "class", "output", "rank"}  # vary per image
 SYNTHETIC_NOTE = "synthetic data: smoke result, never a paper result"
 RANDOM_NOTE = "random-init backbone: not comparable to ImageNet results"
 
@@ -160,7 +161,7 @@ def style_set(cfg: DictConfig, split: ScenarioSplit, arm: str) -> StyleSet:
         if not any("weight" in k or "loss_net" in k for k in info):
             info["weights"] = "unknown"
         stylizers[cls] = info
-        fingerprint.append([cls, sorted(extras.get("stylizer", []))])
+        fingerprint.append([cls, {k: sorted(v) for k, v in sorted(extras.items())}])
     return StyleSet(items, stylizers, [folder.name, sorted(fingerprint)])
 
 
@@ -450,6 +451,19 @@ def _confusion_png(cm, classes, title: str, path: Path) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def threads(n: int | None):
+    """A tiny Linear on a tensor gains nothing from intra-op threads and, on a busy CPU, loses a
+    lot to their spin-waiting (measured 25x slower with 2 threads on a loaded 2-core machine)."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def run_arm(cfg, arm, split, classes, abspath, inputs: Inputs, style, logger, image_mode):
     """Train the head for one arm, test its best epoch; return (row without bookkeeping, test preds)."""
     c = cfg.classifier
@@ -507,8 +521,9 @@ def run_arm(cfg, arm, split, classes, abspath, inputs: Inputs, style, logger, im
         enable_model_summary=False,
         enable_progress_bar=backbone_per_epoch,
     )
-    trainer.fit(head, loader(train_ds, True), loader(val_ds, False))
-    out = trainer.predict(head.load_best(), loader(test_ds, False))
+    with threads(None if backbone_per_epoch else 1):
+        trainer.fit(head, loader(train_ds, True), loader(val_ds, False))
+        out = trainer.predict(head.load_best(), loader(test_ds, False))
     pred = torch.cat([p for p, _ in out]).numpy()
     target = torch.cat([y for _, y in out]).numpy()
     keep = target >= 0
@@ -599,6 +614,7 @@ def classify(cfg: DictConfig) -> list[dict]:
                 "arm": arm,
                 "seed": int(cfg.seed),
                 "dataset": index.name,
+                "minority": cfg.scenario.get("minority"),
                 "weights": {
                     "backbone": weights,
                     "stylizers": styles[arm].stylizers if arm in styles else None,

@@ -21,7 +21,9 @@ FAST = [
 ]
 
 
-def write_fake_augmented(root: Path, out: Path, seeds=(0,), scenarios=("balanced", "biased_case2")):
+def write_fake_augmented(
+    root: Path, out: Path, seeds=(0,), scenarios=("balanced", "biased_case2", "scarce")
+):
     """The augment stage's output format, made by colour-jittering the sources (no stylizer)."""
     out.mkdir(parents=True, exist_ok=True)
     cfg = compose_cfg("classify", TINY_DATASET, root)
@@ -47,6 +49,9 @@ def write_fake_augmented(root: Path, out: Path, seeds=(0,), scenarios=("balanced
                         "stylizer": f"fake-{cls}",
                         "output": rel,
                         "loss_net_weights": "vgg16:random-init",
+                        "settings": "abc",
+                        "preserve_color": False,
+                        "rank": 0,
                     }
     (out / "manifest.jsonl").write_text("".join(json.dumps(v) + "\n" for v in lines.values()))
     return out
@@ -149,3 +154,52 @@ def test_traditional_arm_with_cached_views(tiny_root, aug_dir, tmp_path):
     (again,) = run(tiny_root, tmp_path, aug_dir, *args, "classifier.force=true")[1]
     assert again["predictions"] == row["predictions"]
     assert again["feature_cache"]["computed"] == 0
+
+
+def test_bn_train_mode_quirk_bypasses_the_cache(tiny_root, aug_dir, tmp_path):
+    args = (
+        "scenario=scarce",
+        "classifier.arms=[none]",
+        "classifier.epochs=1",
+        "model.backbone.bn_train_mode=true",
+    )
+    (row,) = run(tiny_root, tmp_path, aug_dir, *args)[1]
+    assert row["backbone_every_epoch"] and not row["feature_cache"]["used"]
+    assert not (tmp_path / "features").exists() or not any((tmp_path / "features").rglob("*.npy"))
+
+
+def test_multirun_cli_one_row_per_job_and_arm(tiny_root, aug_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    res = tmp_path / "results.jsonl"
+    cmd = [
+        sys.executable,
+        "-m",
+        "stylaug.classify",
+        "-m",
+        "scenario=balanced,scarce",
+        "seed=0",
+        *TINY_DATASET,
+        *FAST,
+        f"paths.root={tiny_root}",
+        f"classifier.augmented_dir={aug_dir}",
+        f"classifier.results_file={res}",
+        f"classifier.cache_dir={tmp_path}/features",
+        "model.backbone.weights=random",
+        f"hydra.sweep.dir={tmp_path}/multirun",
+    ]
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[1]
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = read_jsonl(res)
+    assert [(r["scenario"], r["arm"]) for r in rows] == [
+        ("balanced", "none"),
+        ("balanced", "style"),
+        ("scarce", "none"),
+        ("scarce", "style"),
+    ]
+    assert len(list((tmp_path / "multirun").rglob("confusion_*.png"))) == 4
