@@ -44,30 +44,34 @@ def matting_laplacian(image: np.ndarray, epsilon: float = 1e-7, radius: int = 1)
     cov -= mean[..., :, None] * mean[..., None, :]
     inv = np.linalg.inv(cov + (epsilon / n_win) * np.eye(3))  # (hc, wc, 3, 3)
     centred = [p - mean for p in patches]
-    projected = [np.einsum("hwij,hwj->hwi", inv, c) for c in centred]
+    del patches, cov
     span = 2 * k - 1  # offsets between two pixels of a window: -(k-1) .. k-1 in y and x
     diagonals = np.zeros((span, span, h, w))  # diagonals[oy, ox, y, x] = L[(y, x), (y+oy, x+ox)]
     for a, (ay, ax) in enumerate(offsets):
+        projected = np.einsum("hwi,hwij->hwj", centred[a], inv)  # (I_a - mu)^T inverse
         for b, (by, bx) in enumerate(offsets):
-            value = -(1.0 + np.einsum("hwi,hwi->hw", centred[a], projected[b])) / n_win
+            value = -(1.0 + np.einsum("hwj,hwj->hw", projected, centred[b])) / n_win
             if a == b:
                 value += 1.0
             diagonals[by - ay + k - 1, bx - ax + k - 1, ay : ay + hc, ax : ax + wc] += value
-    del centred, projected
-    index = np.arange(h * w, dtype=np.int64).reshape(h, w)
-    rows, cols, vals = [], [], []
-    for oy in range(-(k - 1), k):
-        for ox in range(-(k - 1), k):
-            ys = slice(max(0, -oy), min(h, h - oy))
-            xs = slice(max(0, -ox), min(w, w - ox))
-            r = index[ys, xs].ravel()
-            rows.append(r)
-            cols.append(r + oy * w + ox)
-            vals.append(diagonals[oy + k - 1, ox + k - 1, ys, xs].ravel())
+    del centred, projected, inv
+    # CSR straight from the diagonals: row (y, x) holds columns (y+oy, x+ox) in (oy, ox) order,
+    # which is increasing column order; offsets that leave the image are dropped.
+    oy, ox = np.meshgrid(np.arange(-(k - 1), k), np.arange(-(k - 1), k), indexing="ij")
+    oy, ox = oy.ravel(), ox.ravel()
+    ys, xs = np.divmod(np.arange(h * w), w)
+    valid = (
+        (ys[:, None] + oy >= 0)
+        & (ys[:, None] + oy < h)
+        & (xs[:, None] + ox >= 0)
+        & (xs[:, None] + ox < w)
+    )
+    index_dtype = np.int32 if h * w < 2**31 else np.int64
+    cols = (np.arange(h * w, dtype=index_dtype)[:, None] + (oy * w + ox).astype(index_dtype))[valid]
+    data = diagonals.reshape(span * span, h * w).T[valid]
     del diagonals
-    laplacian = sp.coo_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(h * w, h * w)
-    ).tocsr()
+    indptr = np.concatenate([[0], np.cumsum(valid.sum(axis=1))]).astype(index_dtype)
+    laplacian = sp.csr_matrix((data, cols, indptr), shape=(h * w, h * w))
     laplacian.eliminate_zeros()
     return laplacian
 

@@ -32,6 +32,7 @@ from stylaug.io import atomic_path, atomic_write_json
 from stylaug.models.color import preserve_color
 from stylaug.models.loss_net import VGGFeatures
 from stylaug.photoreal import PhotorealTerm
+from stylaug.runtime import finish_logger, make_logger
 from stylaug.stylizer import load_stylizer, stylizer_hash
 
 log = logging.getLogger(__name__)
@@ -655,12 +656,46 @@ def _jsonable(value):
 # ---------------------------------------------------------------- entry point
 
 
+def log_result(cfg: DictConfig, result: dict) -> None:
+    """Final losses / counts and the written image into the experiment logger (wandb offline by
+    default); the files beside the output stay the record, the logger is for browsing."""
+    out = Path(result["output"])
+    logger = make_logger(cfg, name=out.stem, group="stylize", job_type=f"stylize-{cfg.method}")
+    if not logger:
+        return
+    try:
+        if cfg.method == "johnson":
+            logger.log_metrics(
+                {
+                    "johnson/written": len(result["written"]),
+                    "johnson/skipped": len(result["skipped"]),
+                }
+            )
+            image = out / "compare.png"
+        else:
+            for i, path in enumerate(result.get("variants") or [out]):
+                record = json.loads(history_path(Path(path)).read_text())
+                final = record["history"][-1]
+                logger.log_metrics(
+                    {f"gatys/final_{k}": v for k, v in final.items() if k != "iter"}, step=i
+                )
+            image = out
+        if image.exists() and hasattr(logger, "log_image"):
+            logger.log_image(key=f"stylize/{cfg.method}", images=[Image.open(image)])
+    finally:
+        logger.finalize("success")  # CSVLogger writes its file here
+        finish_logger(logger)
+
+
 def stylize(cfg: DictConfig) -> dict:
     if cfg.method == "gatys":
-        return stylize_gatys(cfg)
-    if cfg.method == "johnson":
-        return stylize_johnson(cfg)
-    raise ValueError(f"method={cfg.method!r} is not valid; use method=gatys or method=johnson")
+        result = stylize_gatys(cfg)
+    elif cfg.method == "johnson":
+        result = stylize_johnson(cfg)
+    else:
+        raise ValueError(f"method={cfg.method!r} is not valid; use method=gatys or method=johnson")
+    log_result(cfg, result)
+    return result
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="stylize")

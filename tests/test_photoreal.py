@@ -49,6 +49,28 @@ def test_laplacian_is_symmetric_psd_with_zero_row_sums():
     assert lap.nnz <= 25 * 16 * 20  # sparse: at most a 5x5 neighbourhood per pixel
 
 
+def naive_laplacian(img, eps):
+    """Levin et al.'s definition, window by window, dense: the reference."""
+    h, w, _ = img.shape
+    lap = np.zeros((h * w, h * w))
+    for y in range(1, h - 1):
+        for x in range(1, w - 1):
+            idx = [(y + dy) * w + (x + dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+            win = img[y - 1 : y + 2, x - 1 : x + 2].reshape(9, 3)
+            mu = win.mean(0)
+            cov = (win - mu).T @ (win - mu) / 9
+            inv = np.linalg.inv(cov + eps / 9 * np.eye(3))
+            block = np.eye(9) - (1 + (win - mu) @ inv @ (win - mu).T) / 9
+            lap[np.ix_(idx, idx)] += block
+    return lap
+
+
+def test_laplacian_matches_the_window_by_window_definition():
+    img = smooth_image(6, 7, seed=2)
+    fast = photoreal.matting_laplacian(img, epsilon=1e-3).toarray()
+    assert np.allclose(fast, naive_laplacian(img, 1e-3), atol=1e-9)
+
+
 def test_laplacian_rows_only_link_pixels_that_share_a_window():
     lap = photoreal.matting_laplacian(smooth_image(8, 8), epsilon=1e-5).tocoo()
     dy = np.abs(lap.row // 8 - lap.col // 8)
@@ -255,7 +277,11 @@ def test_each_option_lowers_its_own_loss_term(images):
     assert seg_term(out).item() < seg_term(plain).item()
 
     out, record = run(
-        images, "semantic.png", "semantic_style=true", "gatys.style_weight=1e6", "gatys.content_weight=0"
+        images,
+        "semantic.png",
+        "semantic_style=true",
+        "gatys.style_weight=1e6",
+        "gatys.content_weight=0",
     )
     history = record["history"]
     assert history[-1]["style"] < 0.5 * history[0]["style"] and record["regions"] >= 1

@@ -261,3 +261,14 @@ def test_johnson_rejects_a_file_that_is_not_a_stylizer(tmp_path):
     with pytest.raises(ValueError, match="input=.*does not exist"):
         ckpt = save_stylizer(tmp_path / "x.ckpt", TransformerNet(), {})
         st.stylize(johnson_cfg(tmp_path, ckpt, tmp_path / "nothing"))
+
+
+def test_final_losses_go_to_the_experiment_logger(tmp_path, images):
+    cfg = gatys_cfg(tmp_path, images, "compare=true", "logger=csv")
+    st.stylize(cfg)
+    metrics = list((tmp_path / "outputs" / "csv").rglob("metrics.csv"))
+    assert len(metrics) == 1
+    text = metrics[0].read_text()
+    assert (
+        "gatys/final_total" in text and len(text.strip().splitlines()) == 4
+    )  # header + 3 variants
