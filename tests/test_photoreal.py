@@ -152,16 +152,32 @@ def test_segmenter_weights_are_checked():
 
 def test_missing_pretrained_segmentation_weights_name_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    import urllib.request
-
-    def offline(*a, **k):
-        raise OSError("network is unreachable")
-
-    monkeypatch.setattr(urllib.request, "urlopen", offline)
-    with pytest.raises(
-        segmentation.PretrainedWeightsMissing, match="lraspp_mobilenet_v3_large-.*pth"
-    ):
+    monkeypatch.setattr(
+        torch.hub,
+        "download_url_to_file",
+        lambda *a, **k: (_ for _ in ()).throw(OSError("network unreachable")),
+    )
+    with pytest.raises(segmentation.PretrainedWeightsMissing) as err:
         segmentation.build_segmenter("lraspp_mobilenet_v3_large", "pretrained")
+    msg = str(err.value)
+    assert "lraspp_mobilenet_v3_large-d234d4ea.pth" in msg
+    assert str(tmp_path / "hub" / "checkpoints") in msg and "segmentation.weights=random" in msg
+
+
+def test_pretrained_segmentation_weights_come_from_torch_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    _, weights = segmentation.SEG_ARCHS["lraspp_mobilenet_v3_large"]
+    file = segmentation.checkpoint_file(weights)
+    file.parent.mkdir(parents=True)
+    torch.manual_seed(5)
+    reference = segmentation.build_segmenter("lraspp_mobilenet_v3_large", "random").model
+    torch.save(reference.state_dict(), file)
+    seg = segmentation.build_segmenter("lraspp_mobilenet_v3_large", "pretrained")
+    assert "COCO_WITH_VOC_LABELS_V1" in seg.weights and file.name in seg.weights
+    for (name, p), q in zip(
+        seg.model.state_dict().items(), reference.state_dict().values(), strict=True
+    ):
+        assert torch.equal(p, q), name
 
 
 def test_region_gram_with_all_ones_mask_equals_plain_gram_and_one_region_is_plain_style():
