@@ -1,0 +1,148 @@
+"""augment throughput: end to end (decode + stylize + encode + write) vs the bare network forward.
+
+    WANDB_MODE=disabled .venv/bin/python scripts/bench_augment.py
+
+Each case runs in its own subprocess (so its peak RSS is its own) on a synthetic dataset made for
+it, with untrained stylizers (same cost as trained ones). Per case: bare TransformerNet forward
+images/s on random batches of the same size and batch size, then ``augment`` on N images.
+Targets (issue 4): end-to-end >= 80% of bare forward at 128 and 256 px; 1000 images not slower per
+image than 100; peak RSS not growing with the image count. The machine may be shared: noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+CLASSES = ["desert_sand", "hot_spring", "ocean", "skyscraper"]
+
+
+def bare_forward(size: int, batch_size: int, n_images: int) -> float:
+    import torch
+
+    from stylaug.models.transformer_net import TransformerNet
+
+    net = TransformerNet().eval()
+    x = torch.rand(batch_size, 3, size, size)
+    with torch.no_grad():
+        net(x)  # warm-up
+        start = time.perf_counter()
+        done = 0
+        while done < n_images:
+            net(x).clamp(0, 1).mul(255).round().to(torch.uint8)
+            done += batch_size
+    return done / (time.perf_counter() - start)
+
+
+def run_case(size: int, n_images: int, batch_size: int, workdir: Path) -> dict:
+    """One measurement, in this process: prepare data + stylizers, bare forward, then augment."""
+    import torch
+
+    from stylaug.augment import augment
+    from stylaug.models.transformer_net import TransformerNet
+    from stylaug.prepare_data import prepare_data
+    from stylaug.stylizer import save_stylizer
+    from tests.conftest import compose_cfg
+
+    per_class = -(-n_images // len(CLASSES))
+    dataset = [
+        f"dataset.image_size={size}",
+        f"dataset.train_per_class={max(per_class * 2, 20)}",
+        "dataset.test_per_class=2",
+        "dataset.scenario_scale=1.0",
+    ]
+    prepare_data(compose_cfg("prepare_data", [*dataset, "logger=none"], workdir))
+    stylizers = workdir / "stylizers"
+    for cls in CLASSES:
+        torch.manual_seed(0)
+        meta = {"class": cls, "dataset": "synthetic", "residual_blocks": 5}
+        save_stylizer(stylizers / f"{cls}.ckpt", TransformerNet(), meta)
+    bare = bare_forward(size, batch_size, min(n_images, 64))
+    cfg = compose_cfg(
+        "augment",
+        [
+            *dataset,
+            f"augment.stylizer_dir={stylizers}",
+            f"augment.out_dir={workdir / 'aug'}",
+            f"augment.batch_size={batch_size}",
+            f"augment.max_per_class={per_class}",
+            "augment.scenarios=[balanced]",
+            "scenario.train_per_class=" + str(per_class),
+            "scenario.val_per_class=1",
+            "scenario.augment_per_class=" + str(per_class),
+            "trainer.accelerator=cpu",
+            "logger=none",
+        ],
+        workdir,
+    )
+    summary = augment(cfg)
+    e2e = summary["written"] / summary["seconds"]
+    return {
+        "size": size,
+        "images": summary["written"],
+        "batch_size": batch_size,
+        "bare_forward_img_s": round(bare, 2),
+        "end_to_end_img_s": round(e2e, 2),
+        "ratio": round(e2e / bare, 3),
+        "ms_per_image": round(1000 / e2e, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def case(size: int, n_images: int, batch_size: int = 16) -> dict:
+    """Run ``run_case`` in a fresh subprocess and return its figures."""
+    with tempfile.TemporaryDirectory(prefix="bench_augment_") as tmp:
+        cmd = [sys.executable, __file__, "--case", str(size), str(n_images), str(batch_size), tmp]
+        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"benchmark case failed:\n{done.stderr[-3000:]}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def bench_augment(sizes=(128, 256), n_images=None, scaling=(100, 1000), scaling_size=64):
+    """{"throughput": {size: case}, "scaling": {n: case}} with the issue's targets checked."""
+    out = {"throughput": {}, "scaling": {}}
+    for size in sizes:  # enough images that start-up (trainer, workers) is a small share
+        n = n_images or {128: 256, 256: 96}.get(size, 128)
+        r = out["throughput"][size] = case(size, n)
+        print(f"{size:>4} px, {r['images']} images: bare {r['bare_forward_img_s']:.2f} img/s, "
+              f"end-to-end {r['end_to_end_img_s']:.2f} img/s ({100 * r['ratio']:.0f}%), "
+              f"peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)  # fmt: skip
+    for n in scaling:
+        r = out["scaling"][n] = case(scaling_size, n)
+        print(f"{scaling_size:>4} px, {r['images']:>5} images: {r['ms_per_image']:.2f} ms/image, "
+              f"peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)  # fmt: skip
+    small, large = (out["scaling"][n] for n in (min(scaling), max(scaling)))
+    out["targets"] = {
+        "end_to_end_ge_80pct_of_bare": all(r["ratio"] >= 0.8 for r in out["throughput"].values()),
+        "large_not_slower_per_image": large["ms_per_image"] <= small["ms_per_image"] * 1.05,
+        "peak_rss_growth_mb": round(large["peak_rss_mb"] - small["peak_rss_mb"], 1),
+    }
+    return out
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--case":
+        import logging
+
+        logging.basicConfig(level=logging.WARNING)
+        size, n, bs, tmp = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), Path(sys.argv[5])
+        print(json.dumps(run_case(size, n, bs, tmp)))
+        sys.exit(0)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
+    parser.add_argument("--images", type=int, default=None, help="images per throughput case")
+    parser.add_argument("--scaling", type=int, nargs=2, default=[100, 1000])
+    parser.add_argument("--scaling-size", type=int, default=64)
+    args = parser.parse_args()
+    result = bench_augment(args.sizes, args.images, tuple(args.scaling), args.scaling_size)
+    print(json.dumps(result, indent=2))
