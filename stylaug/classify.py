@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 from torchvision import transforms as T
 
 from stylaug.data.images import check_on_bad_image, read_image
@@ -275,6 +275,28 @@ class LinearHead(pl.LightningModule):
         return torch.optim.Adam(self.fc.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
 
+class EpochShuffle(Sampler):
+    """The order of epoch e is a permutation drawn from (seed, e) alone.
+
+    Lightning calls ``set_epoch`` before each epoch, so the order does not depend on how often or
+    when a loader is iterated (worker processes, persistent workers and prefetching all change
+    that), and cached and uncached runs see the same batches.
+    """
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+
 class LabeledImages(Dataset):
     """(image tensor, label) from files; an unreadable file gets label -1 (data.on_bad_image=skip)."""
 
@@ -465,7 +487,7 @@ def threads(n: int | None):
 
 
 def run_arm(cfg, arm, split, classes, abspath, inputs: Inputs, style, logger, image_mode):
-    """Train the head for one arm, test its best epoch; return (row without bookkeeping, test preds)."""
+    """Train the head for one arm and test its best epoch; return the row's result fields."""
     c = cfg.classifier
     seed = int(cfg.seed)
     on_bad = cfg.data.on_bad_image
@@ -476,7 +498,6 @@ def run_arm(cfg, arm, split, classes, abspath, inputs: Inputs, style, logger, im
     traditional = arm in TRADITIONAL_ARMS
     views = int(c.aug_views) if traditional else 0
     backbone_per_epoch = image_mode or (traditional and views == 0)
-    g = torch.Generator().manual_seed(seed)
     eval_tf = inputs.transform
     if backbone_per_epoch:
         tf = train_augmentation(arm, c.image_size)[0] if traditional else eval_tf
@@ -493,9 +514,8 @@ def run_arm(cfg, arm, split, classes, abspath, inputs: Inputs, style, logger, im
         workers = 0
     loader = lambda ds, shuffle: DataLoader(  # noqa: E731
         ds,
-        batch_size=int(c.batch_size) if shuffle else 500,
-        shuffle=shuffle,
-        generator=g if shuffle else None,
+        batch_size=int(c.batch_size) if shuffle or backbone_per_epoch else 500,
+        sampler=EpochShuffle(len(ds), seed) if shuffle else None,
         num_workers=workers,
         persistent_workers=workers > 0,
     )
@@ -539,7 +559,6 @@ def run_arm(cfg, arm, split, classes, abspath, inputs: Inputs, style, logger, im
     }
     if views:
         counts["aug_views"] = views
-    test_paths = [str(p) for p, y in test]
     return {
         "counts": counts,
         "metrics": metrics,
@@ -549,7 +568,7 @@ def run_arm(cfg, arm, split, classes, abspath, inputs: Inputs, style, logger, im
         "classes": list(classes),
         "targets": target.tolist(),
         "predictions": pred.tolist(),
-        "test_hash": _hash([Path(p).name for p in test_paths]),
+        "test_hash": _hash([p.name for p, _ in test]),
         "backbone_every_epoch": bool(backbone_per_epoch),
     }
 

@@ -123,9 +123,11 @@ def test_rows_counts_and_skip(tiny_root, tiny_index, aug_dir, tmp_path):
 
 
 def test_cached_and_uncached_heads_agree(tiny_root, aug_dir, tmp_path):
-    args = ("scenario=balanced", "classifier.arms=[none]", "classifier.epochs=2")
+    args = ("scenario=balanced", "classifier.arms=[none]", "classifier.epochs=3")
     (cached,) = run(tiny_root, tmp_path / "a", aug_dir, *args)[1]
-    (direct,) = run(tiny_root, tmp_path / "b", aug_dir, *args, "classifier.feature_cache=false")[1]
+    # image loading in worker processes must not change the shuffle order
+    direct_args = ("classifier.feature_cache=false", "classifier.num_workers=2")
+    (direct,) = run(tiny_root, tmp_path / "b", aug_dir, *args, *direct_args)[1]
     assert not cached["backbone_every_epoch"] and direct["backbone_every_epoch"]
     assert direct["config_hash"] == cached["config_hash"]
     assert cached["metrics"]["accuracy"] == direct["metrics"]["accuracy"]
@@ -203,3 +205,15 @@ def test_multirun_cli_one_row_per_job_and_arm(tiny_root, aug_dir, tmp_path):
         ("scarce", "style"),
     ]
     assert len(list((tmp_path / "multirun").rglob("confusion_*.png"))) == 4
+
+
+def test_epoch_shuffle_depends_on_seed_and_epoch_only():
+    from stylaug.classify import EpochShuffle
+
+    s = EpochShuffle(50, seed=3)
+    first = list(s)
+    assert list(s) == first and sorted(first) == list(range(50))  # re-iterating: same order
+    s.set_epoch(1)
+    assert list(s) != first
+    s.set_epoch(0)
+    assert list(s) == first and list(EpochShuffle(50, seed=4)) != first
