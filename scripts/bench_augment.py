@@ -43,42 +43,52 @@ def bare_forward(size: int, batch_size: int, n_images: int) -> float:
     return done / (time.perf_counter() - start)
 
 
-def run_case(size: int, n_images: int, batch_size: int, workdir: Path) -> dict:
-    """One measurement, in this process: prepare data + stylizers, bare forward, then augment."""
-    import torch
-
-    from stylaug.augment import augment
-    from stylaug.models.transformer_net import TransformerNet
-    from stylaug.prepare_data import prepare_data
-    from stylaug.stylizer import save_stylizer
-    from tests.conftest import compose_cfg
-
+def dataset_overrides(size: int, n_images: int) -> list[str]:
     per_class = -(-n_images // len(CLASSES))
-    dataset = [
+    return [
         f"dataset.image_size={size}",
         f"dataset.train_per_class={max(per_class * 2, 20)}",
         "dataset.test_per_class=2",
         "dataset.scenario_scale=1.0",
     ]
-    prepare_data(compose_cfg("prepare_data", [*dataset, "logger=none"], workdir))
-    stylizers = workdir / "stylizers"
+
+
+def prepare(size: int, n_images: int, workdir: Path) -> None:
+    """Synthetic data and untrained stylizers, in their own process (not in the RSS figure)."""
+    import torch
+
+    from stylaug.models.transformer_net import TransformerNet
+    from stylaug.prepare_data import prepare_data
+    from stylaug.stylizer import save_stylizer
+    from tests.conftest import compose_cfg
+
+    overrides = [*dataset_overrides(size, n_images), "logger=none"]
+    prepare_data(compose_cfg("prepare_data", overrides, workdir))
     for cls in CLASSES:
         torch.manual_seed(0)
         meta = {"class": cls, "dataset": "synthetic", "residual_blocks": 5}
-        save_stylizer(stylizers / f"{cls}.ckpt", TransformerNet(), meta)
+        save_stylizer(workdir / "stylizers" / f"{cls}.ckpt", TransformerNet(), meta)
+
+
+def run_case(size: int, n_images: int, batch_size: int, workdir: Path) -> dict:
+    """One measurement, in this process: bare forward, then augment on ``n_images``."""
+    from stylaug.augment import augment
+    from tests.conftest import compose_cfg
+
+    per_class = -(-n_images // len(CLASSES))
     bare = bare_forward(size, batch_size, min(n_images, 64))
     cfg = compose_cfg(
         "augment",
         [
-            *dataset,
-            f"augment.stylizer_dir={stylizers}",
+            *dataset_overrides(size, n_images),
+            f"augment.stylizer_dir={workdir / 'stylizers'}",
             f"augment.out_dir={workdir / 'aug'}",
             f"augment.batch_size={batch_size}",
             f"augment.max_per_class={per_class}",
             "augment.scenarios=[balanced]",
-            "scenario.train_per_class=" + str(per_class),
+            f"scenario.train_per_class={per_class}",
             "scenario.val_per_class=1",
-            "scenario.augment_per_class=" + str(per_class),
+            f"scenario.augment_per_class={per_class}",
             "trainer.accelerator=cpu",
             "logger=none",
         ],
@@ -101,10 +111,11 @@ def run_case(size: int, n_images: int, batch_size: int, workdir: Path) -> dict:
 def case(size: int, n_images: int, batch_size: int = 16) -> dict:
     """Run ``run_case`` in a fresh subprocess and return its figures."""
     with tempfile.TemporaryDirectory(prefix="bench_augment_") as tmp:
-        cmd = [sys.executable, __file__, "--case", str(size), str(n_images), str(batch_size), tmp]
-        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"benchmark case failed:\n{done.stderr[-3000:]}")
+        for step in ("--prepare", "--case"):
+            cmd = [sys.executable, __file__, step, str(size), str(n_images), str(batch_size), tmp]
+            done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"benchmark {step} failed:\n{done.stderr[-3000:]}")
         return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -131,12 +142,15 @@ def bench_augment(sizes=(128, 256), n_images=None, scaling=(100, 1000), scaling_
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--case":
+    if len(sys.argv) > 1 and sys.argv[1] in ("--prepare", "--case"):
         import logging
 
         logging.basicConfig(level=logging.WARNING)
         size, n, bs, tmp = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), Path(sys.argv[5])
-        print(json.dumps(run_case(size, n, bs, tmp)))
+        if sys.argv[1] == "--prepare":
+            prepare(size, n, tmp)
+        else:
+            print(json.dumps(run_case(size, n, bs, tmp)))
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])

@@ -47,7 +47,7 @@ def rates(images: int, start, end) -> tuple[float, float]:
     return images / (end[0] - start[0]), images / (end[1] - start[1])
 
 
-def plain_loop(size: int, batch_size: int, steps: int, warmup: int = 1) -> tuple[float, float]:
+def plain_loop(size: int, batch_size: int, steps: int, warmup: int = 2) -> tuple[float, float]:
     module = make_module(size)
     optimizer = module.configure_optimizers()
     times = []
@@ -60,7 +60,7 @@ def plain_loop(size: int, batch_size: int, steps: int, warmup: int = 1) -> tuple
     return rates(batch_size * steps, times[warmup - 1], times[-1])
 
 
-def lightning_loop(size: int, batch_size: int, steps: int, warmup: int = 1) -> tuple[float, float]:
+def lightning_loop(size: int, batch_size: int, steps: int, warmup: int = 2) -> tuple[float, float]:
     module = make_module(size)
     clock = StepClock()
     trainer = pl.Trainer(

@@ -252,8 +252,9 @@ def train_stylizer(cfg: DictConfig) -> Path:
             )
         if not trainer.is_global_zero:
             return out
-        with atomic_path(last) as tmp:  # the end state too, so a longer run can continue it
-            trainer.save_checkpoint(tmp)
+        if checkpoint._last_global_step_saved != trainer.global_step or not last.is_file():
+            with atomic_path(last) as tmp:  # the end state too, so a longer run can continue it
+                trainer.save_checkpoint(tmp)
         end = module.probe(probe)
         metadata = {
             "class": cls,

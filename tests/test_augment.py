@@ -196,7 +196,9 @@ def test_two_ddp_spawn_processes_write_every_image_exactly_once(tiny_root, styli
         sys.executable,
         "-m",
         "stylaug.augment",
-        *overrides(stylizer_dir, out, "augment.scenarios=[balanced,scarce]"),
+        *overrides(
+            stylizer_dir, out, "augment.scenarios=[scarce]", "augment.classes=[ocean,hot_spring]"
+        ),
         f"paths.root={tiny_root}",
         "trainer.accelerator=cpu",
         "trainer.devices=2",
@@ -206,7 +208,13 @@ def test_two_ddp_spawn_processes_write_every_image_exactly_once(tiny_root, styli
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = check_one_to_one(out)
-    cfg = augment_cfg(tiny_root, stylizer_dir, out, "augment.scenarios=[balanced,scarce]")
+    cfg = augment_cfg(
+        tiny_root,
+        stylizer_dir,
+        out,
+        "augment.scenarios=[scarce]",
+        "augment.classes=[ocean,hot_spring]",
+    )
     from stylaug.data.index import load_index
 
     plan = plan_jobs(load_index(cfg.dataset), cfg)
