@@ -15,8 +15,18 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from torchvision.transforms import functional as TF
 
+from stylaug.data.images import read_image
 from stylaug.io import atomic_path
+from stylaug.models.color import preserve_color
+from stylaug.models.loss_net import (
+    VGGFeatures,
+    content_loss,
+    gram_matrix,
+    style_loss,
+    total_variation,
+)
 from stylaug.models.transformer_net import TransformerNet
 
 FORMAT = "stylaug.stylizer/1"
@@ -90,8 +100,6 @@ def stylizer_hash(path: str | os.PathLike) -> str:
 
 def square_tensor(img, size: int) -> torch.Tensor:
     """PIL image -> (3, size, size) float tensor in [0, 1]: shorter side resized, centre crop."""
-    from torchvision.transforms import functional as TF
-
     img = TF.center_crop(TF.resize(img, size), [size, size])
     return TF.pil_to_tensor(img).float().div_(255.0)
 
@@ -108,8 +116,6 @@ class ImageList(torch.utils.data.Dataset):
         return len(self.files)
 
     def __getitem__(self, i: int):
-        from stylaug.data.images import read_image
-
         img = read_image(self.files[i], self.on_bad_image)
         return None if img is None else square_tensor(img, self.image_size)
 
@@ -179,8 +185,6 @@ class StylizerModule(pl.LightningModule):
         preserve_color: bool = False,
     ):
         super().__init__()
-        from stylaug.models.loss_net import VGGFeatures, gram_matrix
-
         self.net = TransformerNet(residual_blocks)
         self.content_layers = list(content_layers)
         self.style_layers = list(style_layers)
@@ -206,8 +210,6 @@ class StylizerModule(pl.LightningModule):
         return {name: getattr(self, f"gram{k}_{name}") for name in self.style_layers}
 
     def losses(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        from stylaug.models.loss_net import content_loss, style_loss, total_variation
-
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         out = self.net(images)
@@ -252,8 +254,6 @@ def stylize_batch(
     net: TransformerNet, images: torch.Tensor, preserve: bool = False
 ) -> torch.Tensor:
     """Run a stylizer on [0, 1] images; optional luminance-only output; clamp to [0, 1]."""
-    from stylaug.models.color import preserve_color
-
     out = net(images).float()
     if preserve:
         out = preserve_color(out.clamp(0, 1), images.float())

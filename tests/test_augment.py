@@ -221,3 +221,26 @@ def test_two_ddp_spawn_processes_write_every_image_exactly_once(tiny_root, styli
     assert {r["output"] for r in rows} == {j.output for v in plan.values() for j in v}
     by_rank = collections.Counter(r["rank"] for r in rows)
     assert set(by_rank) == {0, 1} and abs(by_rank[0] - by_rank[1]) <= 1  # split, not repeated
+
+
+def test_colour_preserving_post_process_is_applied(tiny_root, stylizer_dir, tmp_path):
+    from stylaug.data.images import load_rgb
+    from stylaug.stylizer import load_stylizer, square_tensor, stylize_batch
+
+    out = tmp_path / "aug"
+    cfg = augment_cfg(tiny_root, stylizer_dir, out, "augment.scenarios=[scarce]",
+                      "augment.classes=[ocean]", "augment.preserve_color=true")  # fmt: skip
+    augment(cfg)
+    net, _ = load_stylizer(stylizer_dir / "ocean.ckpt")
+    rows = [r for r in read_jsonl(out / MANIFEST) if r["view"] == 0]
+    assert rows and all(r["preserve_color"] for r in rows)
+    sources = torch.stack(
+        [square_tensor(load_rgb(Path(cfg.dataset.dir) / r["source"]), 32) for r in rows]
+    )
+    for preserve, close in ((True, True), (False, False)):
+        with torch.no_grad():
+            expected = stylize_batch(net, sources, preserve).mul(255).round().to(torch.uint8)
+        for r, e in zip(rows, expected, strict=True):
+            got = torch.from_numpy(np.asarray(Image.open(out / r["output"]))).permute(2, 0, 1)
+            diff = (got.int() - e.int()).abs().max().item()
+            assert (diff <= 1) == close, (r["output"], preserve, diff)
