@@ -115,3 +115,15 @@ def test_yiq_round_trip_and_colour_preservation():
     out = rgb_to_yiq(preserve_color(stylized, content))
     assert torch.allclose(out[:, 1:], rgb_to_yiq(content)[:, 1:], atol=1e-5)  # content's chroma
     assert torch.allclose(out[:, :1], rgb_to_yiq(stylized)[:, :1], atol=1e-5)  # stylized luminance
+
+
+def test_colour_transfer_works_with_autograd_after_an_inference_mode_import():
+    import importlib
+
+    import stylaug.models.color as color
+
+    with torch.inference_mode():
+        importlib.reload(color)  # as if first imported inside trainer.predict
+    stylized = torch.rand(1, 3, 4, 4, requires_grad=True)
+    color.preserve_color(stylized, torch.rand(1, 3, 4, 4)).sum().backward()
+    assert stylized.grad is not None

@@ -3,21 +3,29 @@ neural artistic style transfer"): keep the stylized image's luminance and the co
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-# RGB -> YIQ (NTSC). Y is luminance; I and Q carry the chroma.
-RGB_TO_YIQ = torch.tensor(
+# RGB -> YIQ (NTSC). Y is luminance; I and Q carry the chroma. Kept as NumPy and made into tensors
+# per call: a module-level tensor created under torch.inference_mode() (e.g. by a first import
+# inside trainer.predict) could never take part in autograd afterwards.
+RGB_TO_YIQ = np.array(
     [[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]]
 )
-YIQ_TO_RGB = torch.linalg.inv(RGB_TO_YIQ)
+YIQ_TO_RGB = np.linalg.inv(RGB_TO_YIQ)
+
+
+def _apply(matrix: np.ndarray, images: torch.Tensor) -> torch.Tensor:
+    m = torch.as_tensor(matrix, dtype=images.dtype, device=images.device)
+    return torch.einsum("ij,njhw->nihw", m, images)
 
 
 def rgb_to_yiq(images: torch.Tensor) -> torch.Tensor:
-    return torch.einsum("ij,njhw->nihw", RGB_TO_YIQ.to(images), images)
+    return _apply(RGB_TO_YIQ, images)
 
 
 def yiq_to_rgb(images: torch.Tensor) -> torch.Tensor:
-    return torch.einsum("ij,njhw->nihw", YIQ_TO_RGB.to(images), images)
+    return _apply(YIQ_TO_RGB, images)
 
 
 def preserve_color(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
