@@ -62,3 +62,14 @@ def test_slurm_launcher_config_composes():
     assert launcher._target_.endswith("SlurmLauncher")
     assert launcher.partition == "gpu" and launcher.gpus_per_node == 1
     assert cfg.trainer.strategy == "ddp" and cfg.trainer.accelerator == "gpu"
+
+
+@pytest.mark.parametrize("name", PRIMARY_CONFIGS)
+def test_every_command_carries_every_stage_node(name):
+    """So one experiment preset, or one pipeline override, sizes every stage from any command."""
+    cfg = compose_cfg(
+        name, REQUIRED.get(name, []) + ["stylizer.max_steps=7", "classifier.epochs=3"]
+    )
+    for node in ("stylizer", "augment", "classifier", "report"):
+        assert node in cfg
+    assert cfg.stylizer.max_steps == 7 and cfg.classifier.epochs == 3
