@@ -23,7 +23,7 @@ from torchvision.models import segmentation as seg
 from stylaug.data.images import load_rgb
 from stylaug.gatys import Region, style_grams
 from stylaug.models.loss_net import IMAGENET_MEAN, IMAGENET_STD
-from stylaug.models.weights import PretrainedWeightsMissing, checkpoint_file
+from stylaug.models.weights import checkpoint_file, weights_missing
 
 SEG_WEIGHT_CHOICES = ("pretrained", "random")
 SEG_ARCHS = {
@@ -82,11 +82,8 @@ def build_segmenter(
     try:
         model = builder(weights=pretrained, progress=False, weights_backbone=None)
     except Exception as err:  # URLError, socket errors, a broken partial download
-        raise PretrainedWeightsMissing(
-            f"{arch} segmentation weights ({pretrained}) are not available: no cached file {file} "
-            f"and the download failed ({type(err).__name__}: {err}). Put {file.name} into "
-            f"{file.parent} (TORCH_HOME/hub/checkpoints; set TORCH_HOME to use another folder), "
-            f"or set {config_key}=random to use random-init weights (recorded as such)."
+        raise weights_missing(
+            f"{arch} segmentation weights ({pretrained})", file, err, config_key
         ) from err
     return Segmenter(model, f"{arch}:{pretrained} ({file.name})")
 

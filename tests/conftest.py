@@ -48,3 +48,14 @@ def tiny_index(tiny_root):
     from stylaug.data.index import load_index
 
     return load_index(compose_cfg("prepare_data", TINY_DATASET, tiny_root).dataset)
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny CPU tensors: one torch thread avoids OpenMP spin-waiting when the cores are busy."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

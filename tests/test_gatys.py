@@ -9,13 +9,7 @@ from stylaug.models.loss_net import VGGFeatures, gram_matrix, style_loss
 LAYERS = ["relu1_1", "relu2_1", "relu3_1"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny CPU tensors: one thread avoids OpenMP spin-waiting on this shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

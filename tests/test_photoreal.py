@@ -11,16 +11,10 @@ from PIL import Image
 from stylaug import gatys, photoreal, segmentation
 from stylaug import stylize as st
 from stylaug.models.loss_net import VGGFeatures, gram_matrix, style_loss
+from stylaug.models.weights import PretrainedWeightsMissing
 from tests.conftest import compose_cfg
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny CPU tensors: one thread avoids OpenMP spin-waiting on this shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def smooth_image(h=16, w=20, seed=0):
@@ -157,7 +151,7 @@ def test_missing_pretrained_segmentation_weights_name_the_file(tmp_path, monkeyp
         "download_url_to_file",
         lambda *a, **k: (_ for _ in ()).throw(OSError("network unreachable")),
     )
-    with pytest.raises(segmentation.PretrainedWeightsMissing) as err:
+    with pytest.raises(PretrainedWeightsMissing) as err:
         segmentation.build_segmenter("lraspp_mobilenet_v3_large", "pretrained")
     msg = str(err.value)
     assert "lraspp_mobilenet_v3_large-d234d4ea.pth" in msg

@@ -13,14 +13,7 @@ from stylaug.models.transformer_net import TransformerNet
 from stylaug.stylizer import StylizerCheckpointError, save_stylizer
 from tests.conftest import compose_cfg
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny CPU tensors: one thread avoids OpenMP spin-waiting on this shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 FAST = [

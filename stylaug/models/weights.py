@@ -35,6 +35,18 @@ def checkpoint_file(weights) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
 
 
+def weights_missing(
+    what: str, file: Path, err: Exception, config_key: str
+) -> PretrainedWeightsMissing:
+    """The one offline message: which file, where it goes, and the explicit random-init way out."""
+    return PretrainedWeightsMissing(
+        f"{what} are not available: no cached file {file} and the download failed "
+        f"({type(err).__name__}: {err}). Put {file.name} into {file.parent} "
+        "(TORCH_HOME/hub/checkpoints; set TORCH_HOME to use another folder), "
+        f"or set {config_key}=random to use random-init weights (recorded as such)."
+    )
+
+
 def build(arch: str, weights: str, config_key: str = "model.*.weights") -> tuple[nn.Module, str]:
     """Build ``arch`` with ImageNet or random weights; return (model, description of the weights)."""
     if arch not in ARCHS:
@@ -49,11 +61,8 @@ def build(arch: str, weights: str, config_key: str = "model.*.weights") -> tuple
     try:
         state = imagenet.get_state_dict(progress=False)
     except Exception as err:  # URLError, socket errors, a broken partial download
-        raise PretrainedWeightsMissing(
-            f"{arch} ImageNet weights ({imagenet}) are not available: no cached file {file} and "
-            f"the download failed ({type(err).__name__}: {err}). Put {file.name} into "
-            f"{file.parent} (TORCH_HOME/hub/checkpoints; set TORCH_HOME to use another folder), "
-            f"or set {config_key}=random to use random-init weights (recorded as such)."
+        raise weights_missing(
+            f"{arch} ImageNet weights ({imagenet})", file, err, config_key
         ) from err
     try:
         model.load_state_dict(state)
