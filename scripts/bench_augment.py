@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from peak_memory import peak_rss_mb, reset_peak_rss  # scripts/peak_memory.py  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -94,6 +95,7 @@ def run_case(size: int, n_images: int, batch_size: int, workdir: Path) -> dict:
         ],
         workdir,
     )
+    reset_peak_rss()  # the bare-forward phase above must not set augment's memory figure
     summary = augment(cfg)
     e2e = summary["written"] / summary["seconds"]
     return {
@@ -104,7 +106,7 @@ def run_case(size: int, n_images: int, batch_size: int, workdir: Path) -> dict:
         "end_to_end_img_s": round(e2e, 2),
         "ratio": round(e2e / bare, 3),
         "ms_per_image": round(1000 / e2e, 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 

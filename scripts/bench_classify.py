@@ -21,12 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from peak_memory import peak_rss_mb  # scripts/peak_memory.py  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATASET = ["dataset.image_size=64", "dataset.train_per_class=500", "dataset.test_per_class=100"]
@@ -49,7 +50,7 @@ def _worker(overrides: list[str]) -> dict:
     seconds = time.perf_counter() - start
     return {
         "seconds": round(seconds, 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": peak_rss_mb(),
         "images": sum(row["counts"]["train"].values()) + sum(row["counts"]["val"].values()),
         "feature_cache": row["feature_cache"],
         "accuracy": row["metrics"]["accuracy"],
