@@ -58,6 +58,20 @@ class AtomicCheckpoint(ModelCheckpoint):
             super()._save_checkpoint(trainer, str(tmp))
         self._last_checkpoint_saved = filepath
 
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Save the end state as last.ckpt, so a longer run can continue it. Done here, in the
+        training processes: with ddp_spawn the parent process never learns the step count."""
+        if self._last_global_step_saved != trainer.global_step:
+            self._save_checkpoint(trainer, str(Path(self.dirpath) / "last.ckpt"))
+
+
+def trained_steps(trainer: pl.Trainer, last: Path) -> int:
+    """Steps trained so far: the trainer's count, or (ddp_spawn parent, where it stays 0) the one
+    rank 0 saved in last.ckpt."""
+    if trainer.global_step or not last.is_file():
+        return int(trainer.global_step)
+    return int(torch.load(last, map_location="cpu", weights_only=False)["global_step"])
+
 
 def style_choice(index: DatasetIndex, cls: str, seed: int) -> str:
     """The default style image: a fixed, seed-chosen image of the class's training pool."""
@@ -252,9 +266,7 @@ def train_stylizer(cfg: DictConfig) -> Path:
             )
         if not trainer.is_global_zero:
             return out
-        if checkpoint._last_global_step_saved != trainer.global_step or not last.is_file():
-            with atomic_path(last) as tmp:  # the end state too, so a longer run can continue it
-                trainer.save_checkpoint(tmp)
+        steps = trained_steps(trainer, last)
         end = module.probe(probe)
         metadata = {
             "class": cls,
@@ -274,7 +286,7 @@ def train_stylizer(cfg: DictConfig) -> Path:
             "loss_net_weights": weights,
             "residual_blocks": int(cfg.model.transformer.residual_blocks),
             "image_size": int(s.image_size),
-            "steps": int(trainer.global_step),
+            "steps": steps,
             "resumed": bool(resume),
             "preserve_color": bool(s.preserve_color),
             "train_images": len(pool),
@@ -292,7 +304,7 @@ def train_stylizer(cfg: DictConfig) -> Path:
         log.info(
             "stylizer %s: %d steps, style loss on %d fixed images %.4g -> %.4g; wrote %s",
             cls,
-            trainer.global_step,
+            steps,
             len(probe),
             start["style"],
             end["style"],
