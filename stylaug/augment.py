@@ -30,7 +30,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
-from PIL import Image, ImageOps
+from PIL import Image
 from pytorch_lightning.callbacks import BasePredictionWriter
 from torch import nn
 from tqdm import tqdm
@@ -38,7 +38,7 @@ from tqdm import tqdm
 from stylaug.data.grid import image_grid, save_png
 from stylaug.data.images import check_on_bad_image, read_image
 from stylaug.data.index import DatasetIndex, load_index
-from stylaug.data.scenarios import VIEWS, sample_scenario
+from stylaug.data.scenarios import apply_view, sample_scenario
 from stylaug.io import append_jsonl, atomic_path, atomic_write_json, atomic_write_text, read_jsonl
 from stylaug.runtime import finish_logger, make_logger, make_trainer
 from stylaug.stylizer import load_stylizer, square_tensor, stylize_batch, stylizer_hash
@@ -99,8 +99,9 @@ def plan_jobs(index: DatasetIndex, cfg: DictConfig) -> dict[str, list[Job]]:
     ext = FORMATS[a.format][1]
     seeds = [int(cfg.seed)] if a.seeds is None else [int(s) for s in a.seeds]
     pairs: dict[str, dict[tuple[str, int], None]] = {c: {} for c in classes}
+    scenarios = scenario_configs(cfg)
     for seed in seeds:
-        for scenario in scenario_configs(cfg):
+        for scenario in scenarios:
             split = sample_scenario(index, scenario, seed)
             for cls in classes:
                 pairs[cls].update(dict.fromkeys(split.augment[cls]))
@@ -117,9 +118,6 @@ def plan_jobs(index: DatasetIndex, cfg: DictConfig) -> dict[str, list[Job]]:
                 a.max_per_class,
             )
             chosen = chosen[: a.max_per_class]
-        for source, view in chosen:
-            if view >= len(VIEWS):
-                raise ValueError(f"view {view} of {source} is not one of {VIEWS}")
         jobs[cls] = [Job(cls, s, v, output_name(cls, s, v, ext)) for s, v in chosen]
     return jobs
 
@@ -227,8 +225,8 @@ class SourceImages(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict:
         job = self.jobs[i]
         img = read_image(self.root / job.source, self.policy)
-        if img is not None and job.view == 1:
-            img = ImageOps.mirror(img)
+        if img is not None:
+            img = apply_view(img, job.view)
         image = None if img is None else square_tensor(img, self.image_size)
         return {"i": i, "class": self.class_ids[job.cls], "image": image}
 
@@ -464,15 +462,11 @@ def write_samples(index, plan, rows, out_dir: Path, tag: str, per_class: int = 6
         done = done[:per_class]
         if not done:
             continue
-        sources = [read_image(index.abspath(r["source"]), "skip") for r in done]
-        sources = [
-            ImageOps.mirror(im) if r["view"] == 1 else im
-            for im, r in zip(sources, done, strict=True)
-            if im is not None
-        ]
+        pairs = [(read_image(index.abspath(r["source"]), "skip"), r) for r in done]
+        pairs = [(apply_view(im, r["view"]), r) for im, r in pairs if im is not None]  # rows align
         grid_rows += [
-            (f"{cls}", sources),
-            ("  stylized", [Image.open(out_dir / r["output"]) for r in done]),
+            (f"{cls}", [im for im, _ in pairs]),
+            ("  stylized", [Image.open(out_dir / r["output"]) for _, r in pairs]),
         ]
     if not grid_rows:
         return None

@@ -48,8 +48,6 @@ from stylaug.data.index import load_index
 from stylaug.data.scenarios import ScenarioSplit, sample_scenario
 from stylaug.features import (
     FEATURE_DIM,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     FeatureCache,
     cached_features,
     digests,
@@ -59,6 +57,7 @@ from stylaug.features import (
     load_backbone,
 )
 from stylaug.io import append_jsonl, read_jsonl
+from stylaug.models.loss_net import IMAGENET_MEAN, IMAGENET_STD
 from stylaug.runtime import finish_logger, make_logger, make_trainer, run_dir
 from stylaug.stats import classification_metrics
 
@@ -453,18 +452,14 @@ def _confusion_png(cm, classes, title: str, path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
 
     from stylaug.io import atomic_path
 
     fig, ax = plt.subplots(figsize=(4.2, 3.8))
-    ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right", fontsize=7)
-    ax.set_yticks(range(len(classes)), classes, fontsize=7)
-    for i, row in enumerate(cm):
-        for j, v in enumerate(row):
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ConfusionMatrixDisplay(np.asarray(cm), display_labels=classes).plot(
+        ax=ax, cmap="Blues", colorbar=False, xticks_rotation=45
+    )
     ax.set_title(title, fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:
@@ -668,7 +663,8 @@ def classify(cfg: DictConfig) -> list[dict]:
                 np.array(m["confusion"]),
                 classes,
                 f"{index.name} {split.scenario} seed {cfg.seed} arm {arm}",
-                run_dir(cfg, "classify") / f"confusion_{arm}.png",
+                # one run folder can hold many (scenario, seed) jobs: the pipeline's does
+                run_dir(cfg, "classify") / f"confusion_{split.scenario}_seed{cfg.seed}_{arm}.png",
             )
             log_to_logger(logger, row, png)
     finally:

@@ -11,7 +11,7 @@ atomically (temp + rename), so concurrent jobs only ever add whole shards; reade
 ``mmap`` and copy out just the rows they need, so memory stays at the size of the requested feature
 matrix, not of the whole cache. Many small shards are merged into one now and then.
 
-A key is a 16-byte BLAKE2b of (file-content digest, weights description, transform description,
+A key is a 16-byte BLAKE2b of (file-content sha256, weights description, transform description,
 view), so a moved or renamed file is still a hit and an edited file is a miss.
 """
 
@@ -33,14 +33,13 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
 from stylaug.data.images import BadImageError, read_image
-from stylaug.io import atomic_path, atomic_write_json
+from stylaug.io import atomic_path, atomic_write_json, file_sha256
+from stylaug.models.loss_net import IMAGENET_MEAN, IMAGENET_STD
 from stylaug.models.weights import build
 
 log = logging.getLogger(__name__)
 
 FEATURE_DIM = 512
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 RANDOM_INIT_SEED = 0  # random-init backbones are the same network in every run
 MAX_SHARDS = 16  # merge shards once a folder holds more than this many
 
@@ -77,15 +76,6 @@ def eval_transform(image_size: int) -> tuple[Callable, str]:
 
 
 # --- keys -----------------------------------------------------------------------------------------
-
-
-def file_digest(path: str | os.PathLike) -> str:
-    """BLAKE2b of a file's bytes: what the image *is*, independent of where it lives."""
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def feature_key(digest: str, weights: str, transform: str, view: int = 0) -> bytes:
@@ -237,7 +227,7 @@ def digests(paths: Sequence[Path], on_bad_image: str = "skip") -> list[str | Non
     out = []
     for p in paths:
         try:
-            out.append(file_digest(p))
+            out.append(file_sha256(p))
         except OSError as err:
             if on_bad_image == "error":
                 raise BadImageError(p, f"cannot read file ({err})") from None

@@ -64,14 +64,9 @@ def masked_style_loss(features, target_grams, layers, layer_weights=None, mask=N
     Features outside the mask get zero weight, so they contribute nothing to the loss (and get no
     gradient from it): the style is transferred inside the region only.
     """
-    if mask is None:
-        return style_loss(features, target_grams, layers, layer_weights)
-    total = 0.0
-    for i, name in enumerate(layers):
-        gram = region_gram(features[name], mask)
-        weight = 1.0 if layer_weights is None else layer_weights[i]
-        total = total + weight * F.mse_loss(gram, target_grams[name].expand_as(gram))
-    return total
+    return style_loss(
+        features, target_grams, layers, layer_weights, gram=lambda f: region_gram(f, mask)
+    )
 
 
 @dataclass

@@ -8,6 +8,7 @@ the old file, the new file, or no file - never a torn one.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -94,3 +95,12 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
                 f"{path}:{i + 1}: not valid JSON ({err}); fix or remove that line"
             ) from err
     return rows
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes, read in 1 MiB chunks: what a file *is*, wherever it lives."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -221,11 +221,6 @@ def markdown_table(summary: list[dict], confidence: float = 0.95) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report_markdown(results_file: str | Path, confidence: float = 0.95) -> str:
-    """The report table for ``results_file`` (what the pipeline prints)."""
-    return markdown_table(summarize(load_results(results_file), confidence), confidence)
-
-
 def load_results(results_file: str | Path) -> list[dict]:
     rows = read_jsonl(results_file)
     if not rows:

@@ -13,7 +13,6 @@ settings, which VGG weights were used); a rerun with the same settings skips fin
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -27,17 +26,16 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from stylaug import gatys, segmentation
-from stylaug.data.images import check_on_bad_image, load_rgb, read_image
-from stylaug.io import atomic_path, atomic_write_json
+from stylaug.data.images import IMAGE_SUFFIXES, check_on_bad_image, load_rgb, read_image
+from stylaug.io import atomic_path, atomic_write_json, file_sha256
 from stylaug.models.color import preserve_color
 from stylaug.models.loss_net import VGGFeatures
 from stylaug.photoreal import PhotorealTerm
 from stylaug.runtime import finish_logger, make_logger
-from stylaug.stylizer import load_stylizer, stylizer_hash
+from stylaug.stylizer import load_stylizer, stylize_batch, stylizer_hash
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 WRITE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # Options a compare=true variant may set besides the gatys.* knobs.
 PHOTOREAL_OPTIONS = ("seg_loss_weight", "photoreal_weight", "semantic_style")
@@ -133,7 +131,7 @@ def save_image(image: torch.Tensor | Image.Image, path) -> Path:
 
 
 def file_digest(path) -> str | None:
-    return None if path is None else hashlib.sha1(Path(path).read_bytes()).hexdigest()[:16]
+    return None if path is None else file_sha256(path)[:16]
 
 
 def comparison_grid(items: list[tuple[str, Image.Image]], cell: int = 192, title: str = ""):
@@ -555,14 +553,6 @@ def _size_batches(sizes: dict[Path, tuple[int, int]], batch_size: int) -> list[l
     ]
 
 
-def apply_stylizer(net, images: torch.Tensor, preserve: bool = False) -> torch.Tensor:
-    """[0, 1] images -> stylized [0, 1] images (luminance-only if ``preserve``)."""
-    out = net(images).float()
-    if preserve:
-        out = preserve_color(out.clamp(0, 1), images.float())
-    return out.clamp_(0, 1)
-
-
 def stylize_johnson(cfg: DictConfig) -> dict:
     """Apply a trained stylizer to one image or a folder; one PNG per input under ``output``."""
     check_on_bad_image(cfg.data.on_bad_image)
@@ -625,7 +615,7 @@ def stylize_johnson(cfg: DictConfig) -> dict:
             if not images:
                 continue
             x = torch.cat(images).to(device)
-            y = apply_stylizer(net, x, cfg.preserve_color)
+            y = stylize_batch(net, x, cfg.preserve_color)
             if mask_path:
                 m = masks[sizes[paths[0]]]
                 y = m * y + (1 - m) * x

@@ -9,7 +9,6 @@ checkpoints (``last.ckpt``, for resuming) live in a separate work folder.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import torch
 from torchvision.transforms import functional as TF
 
 from stylaug.data.images import read_image
-from stylaug.io import atomic_path
+from stylaug.io import atomic_path, file_sha256
 from stylaug.models.color import preserve_color
 from stylaug.models.loss_net import (
     VGGFeatures,
@@ -80,14 +79,6 @@ def load_stylizer(
             f"{path}: weights do not fit a TransformerNet ({err})"
         ) from None
     return net.eval(), metadata
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def stylizer_hash(path: str | os.PathLike) -> str:

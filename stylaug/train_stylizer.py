@@ -30,13 +30,12 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from stylaug.data.grid import image_grid, save_png
 from stylaug.data.images import check_on_bad_image, load_rgb, read_image
 from stylaug.data.index import DatasetIndex, load_index
-from stylaug.io import atomic_path, atomic_write_json
+from stylaug.io import atomic_path, atomic_write_json, file_sha256
 from stylaug.runtime import finish_logger, make_logger, make_trainer
 from stylaug.stylizer import (
     StylizerCheckpointError,
     StylizerData,
     StylizerModule,
-    file_sha256,
     load_stylizer,
     save_stylizer,
     square_tensor,

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageEnhance, ImageOps
+from PIL import Image, ImageEnhance
 
 from stylaug.classify import classify
 from stylaug.data.index import load_index
-from stylaug.data.scenarios import sample_scenario
+from stylaug.data.scenarios import apply_view, sample_scenario
 from stylaug.io import read_jsonl
 from tests.conftest import TINY_DATASET, compose_cfg
 
@@ -38,7 +38,7 @@ def write_fake_augmented(
                     if (source, view) in lines:
                         continue
                     img = Image.open(index.abspath(source)).convert("RGB")
-                    img = ImageOps.mirror(img) if view == 1 else img
+                    img = apply_view(img, view)
                     img = ImageEnhance.Color(img).enhance(0.3)
                     (out / cls).mkdir(exist_ok=True)
                     img.save(out / rel)

@@ -16,9 +16,9 @@ from stylaug.features import (
     cached_features,
     eval_transform,
     feature_key,
-    file_digest,
     load_backbone,
 )
+from stylaug.io import file_sha256
 
 BACKBONE = OmegaConf.create({"arch": "resnet18", "weights": "random"})
 
@@ -56,15 +56,15 @@ def test_keys_follow_content_weights_transform(tmp_path):
     a = tmp_path / "a.png"
     Image.new("RGB", (8, 8), (10, 20, 30)).save(a)
     shutil.copy(a, tmp_path / "renamed.png")
-    d = file_digest(a)
-    assert file_digest(tmp_path / "renamed.png") == d
+    d = file_sha256(a)
+    assert file_sha256(tmp_path / "renamed.png") == d
     k = feature_key(d, "w", "t")
     assert (
         len({k, feature_key(d, "w2", "t"), feature_key(d, "w", "t2"), feature_key(d, "w", "t", 1)})
         == 4
     )
     Image.new("RGB", (8, 8), (10, 20, 31)).save(a)
-    assert file_digest(a) != d
+    assert file_sha256(a) != d
 
 
 def test_random_backbone_is_the_same_network_every_time():

@@ -89,17 +89,11 @@ def test_imagenet_weights_come_from_torch_home(tmp_path, monkeypatch, arch):
         assert torch.equal(p, q), name
 
 
-def test_missing_weights_offline_name_the_file_and_the_way_out(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setattr(
-        torch.hub,
-        "download_url_to_file",
-        lambda *a, **k: (_ for _ in ()).throw(OSError("network unreachable")),
-    )
+def test_missing_weights_offline_name_the_file_and_the_way_out(offline_torch_home):
     with pytest.raises(PretrainedWeightsMissing) as err:
         build("vgg16", "imagenet", "model.loss_net.weights")
     msg = str(err.value)
-    assert "vgg16-397923af.pth" in msg and str(tmp_path / "hub" / "checkpoints") in msg
+    assert "vgg16-397923af.pth" in msg and str(offline_torch_home / "hub" / "checkpoints") in msg
     assert "model.loss_net.weights=random" in msg
 
 

@@ -144,18 +144,15 @@ def test_segmenter_weights_are_checked():
         segmentation.build_segmenter("unet", "random")
 
 
-def test_missing_pretrained_segmentation_weights_name_the_file(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setattr(
-        torch.hub,
-        "download_url_to_file",
-        lambda *a, **k: (_ for _ in ()).throw(OSError("network unreachable")),
-    )
+def test_missing_pretrained_segmentation_weights_name_the_file(offline_torch_home):
     with pytest.raises(PretrainedWeightsMissing) as err:
         segmentation.build_segmenter("lraspp_mobilenet_v3_large", "pretrained")
     msg = str(err.value)
     assert "lraspp_mobilenet_v3_large-d234d4ea.pth" in msg
-    assert str(tmp_path / "hub" / "checkpoints") in msg and "segmentation.weights=random" in msg
+    assert (
+        str(offline_torch_home / "hub" / "checkpoints") in msg
+        and "segmentation.weights=random" in msg
+    )
 
 
 def test_pretrained_segmentation_weights_come_from_torch_home(tmp_path, monkeypatch):

@@ -218,9 +218,9 @@ def test_johnson_on_a_folder_writes_one_output_per_input(tmp_path, checkpoint, m
     assert [p.name for p in result["skipped"]] == ["broken.png"]
     # a rerun skips finished outputs
     seen = []
-    real = st.apply_stylizer
+    real = st.stylize_batch
     monkeypatch.setattr(
-        st, "apply_stylizer", lambda net, x, p: seen.append(len(x)) or real(net, x, p)
+        st, "stylize_batch", lambda net, x, p: seen.append(len(x)) or real(net, x, p)
     )
     st.stylize(johnson_cfg(tmp_path, checkpoint, src))
     assert seen == []

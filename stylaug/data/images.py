@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, never silently grey
 
 ON_BAD_IMAGE_CHOICES = ("skip", "error")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")  # readable
 
 
 class BadImageError(ValueError):

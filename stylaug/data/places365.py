@@ -17,12 +17,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from stylaug.data.images import check_on_bad_image
+from stylaug.data.images import IMAGE_SUFFIXES, check_on_bad_image
 from stylaug.data.index import DatasetIndex
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 LAYOUTS_HELP = (
     "Accepted layouts: (1) torchvision Places365(small=True): categories_places365.txt, "
     "places365_train_standard.txt, places365_val.txt, data_256_standard/ and val_256/; "
@@ -139,8 +138,9 @@ def index_places365(
     missing = []
     for split, per_class in files.items():
         for cls, rels in per_class.items():
-            present = [r for r in rels if (root / r).is_file()]
-            missing += [r for r in rels if not (root / r).is_file()]
+            exists = [(r, (root / r).is_file()) for r in rels]
+            present = [r for r, ok in exists if ok]
+            missing += [r for r, ok in exists if not ok]
             per_class[cls] = present
             if not present:
                 raise LayoutError(

@@ -24,10 +24,16 @@ import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image, ImageOps
 
 from stylaug.data.index import DatasetIndex
 
-VIEWS = ("identity", "hflip")  # what view k of a stylization source means (k < len(VIEWS))
+# What view k of a stylization source is: the image itself, then its horizontal mirror.
+VIEWS = {0: lambda img: img, 1: ImageOps.mirror}
+
+
+def apply_view(img: Image.Image, view: int) -> Image.Image:
+    return VIEWS[int(view)](img)
 
 
 @dataclass

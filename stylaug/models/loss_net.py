@@ -84,13 +84,18 @@ def content_loss(features: dict, target: dict, layers) -> torch.Tensor:
     return sum(F.mse_loss(features[name], target[name]) for name in layers)
 
 
-def style_loss(features: dict, target_grams: dict, layers, layer_weights=None) -> torch.Tensor:
-    """Sum over layers of MSE between Gram matrices; targets broadcast over the batch."""
+def style_loss(
+    features: dict, target_grams: dict, layers, layer_weights=None, gram=gram_matrix
+) -> torch.Tensor:
+    """Sum over layers of MSE between Gram matrices; targets broadcast over the batch.
+
+    ``gram`` computes the output's Gram from a feature map (e.g. a region's Gram, for masked
+    style transfer)."""
     total = 0.0
     for i, name in enumerate(layers):
-        gram = gram_matrix(features[name])
+        gram_ = gram(features[name])
         weight = 1.0 if layer_weights is None else layer_weights[i]
-        total = total + weight * F.mse_loss(gram, target_grams[name].expand_as(gram))
+        total = total + weight * F.mse_loss(gram_, target_grams[name].expand_as(gram_))
     return total
 
 
