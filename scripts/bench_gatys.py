@@ -23,7 +23,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stylaug import gatys  # noqa: E402
-from stylaug.models.loss_net import VGGFeatures  # noqa: E402
+from stylaug.models.loss_net import LossNetwork  # noqa: E402
 
 
 def gatys_seconds_per_iteration(size: int, iterations: int = 5, optimizer: str = "lbfgs") -> float:
@@ -31,7 +31,7 @@ def gatys_seconds_per_iteration(size: int, iterations: int = 5, optimizer: str =
     content_layers = ["conv4_2"]
     style_layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
     torch.manual_seed(0)
-    vgg = VGGFeatures(content_layers + style_layers, "vgg19", "random")
+    vgg = LossNetwork(content_layers + style_layers, "vgg19", "random")
     content, style = torch.rand(1, 3, size, size), torch.rand(1, 3, size, size)
     with torch.no_grad():
         terms = gatys.gatys_terms(

@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stylaug import gatys, photoreal, segmentation  # noqa: E402
-from stylaug.models.loss_net import VGGFeatures  # noqa: E402
+from stylaug.models.loss_net import LossNetwork  # noqa: E402
 
 CONTENT_LAYERS = ["conv4_2"]
 STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
@@ -49,7 +49,7 @@ def laplacian_cost(size: int) -> dict:
 def seconds_per_iteration(size: int, iterations: int, seg_arch: str) -> dict:
     """Gatys L-BFGS step time with no option, and with each option on its own."""
     torch.manual_seed(0)
-    vgg = VGGFeatures(CONTENT_LAYERS + STYLE_LAYERS, "vgg19", "random")
+    vgg = LossNetwork(CONTENT_LAYERS + STYLE_LAYERS, "vgg19", "random")
     y, x = np.mgrid[0:size, 0:size] / size
     content = torch.from_numpy(np.stack([x, y, x * y]).astype(np.float32))[None]
     style = torch.rand(1, 3, size, size)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as dt
-import hashlib
 import json
 import logging
 import time
@@ -38,7 +37,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 from torchvision import transforms as T
@@ -47,7 +46,6 @@ from stylaug.data.images import check_on_bad_image, read_image
 from stylaug.data.index import load_index
 from stylaug.data.scenarios import ScenarioSplit, sample_scenario
 from stylaug.features import (
-    FEATURE_DIM,
     FeatureCache,
     cached_features,
     digests,
@@ -56,15 +54,48 @@ from stylaug.features import (
     feature_key,
     load_backbone,
 )
+from stylaug.identity import digest, node_settings
 from stylaug.io import append_jsonl, read_jsonl
-from stylaug.models.loss_net import IMAGENET_MEAN, IMAGENET_STD
+from stylaug.models.backbone import Backbone
+from stylaug.models.weights import PRETRAINED_NOTE
 from stylaug.runtime import finish_logger, make_logger, make_trainer, run_dir
 from stylaug.stats import classification_metrics
+from stylaug.stylizer import (
+    LEAK_NOTE,
+    check_pool,
+    checkpoint_path,
+    list_id,
+    train_command,
+    training_list,
+)
 
 log = logging.getLogger(__name__)
 
 TRADITIONAL_ARMS = ("flip_crop_jitter", "randaugment")
-PER_IMAGE_KEYS = {"source", "view", "class", "output", "rank"}  # vary per image
+# manifest keys that vary per image (the rest describe the stylizer that made it)
+PER_IMAGE_KEYS = {
+    "source",
+    "view",
+    "class",
+    "output",
+    "rank",
+    "format",
+    "content_score",
+    "gram_distance",
+    "source_gram_distance",
+}
+# classifier.* keys that cannot change a result (everything else is part of its identity)
+RESULT_FREE_KEYS = (
+    "arms",
+    "force",
+    "results_file",
+    "cache_dir",
+    "num_workers",
+    "feature_cache",  # cached and uncached heads see the same batches (tested)
+    "augmented_dir",  # the stylized set is identified by what made it (StyleSet.fingerprint)
+    "style_sources",
+    "aug_views",  # part of the identity of traditional arms only (config_hash)
+)
 SYNTHETIC_NOTE = "synthetic data: smoke result, never a paper result"
 RANDOM_NOTE = "random-init backbone: not comparable to ImageNet results"
 
@@ -72,7 +103,7 @@ RANDOM_NOTE = "random-init backbone: not comparable to ImageNet results"
 # --- arms and their training images ----------------------------------------------------------------
 
 
-def train_augmentation(arm: str, image_size: int) -> tuple[T.Compose, str]:
+def train_augmentation(arm: str, image_size: int, backbone: Backbone) -> tuple[T.Compose, str]:
     """The random training transform of a traditional arm, and its description (part of cache keys)."""
     s = int(image_size)
     if arm == "flip_crop_jitter":
@@ -85,8 +116,8 @@ def train_augmentation(arm: str, image_size: int) -> tuple[T.Compose, str]:
         aug = [T.Resize((s, s), antialias=True), T.RandAugment()]
     else:
         raise ValueError(f"{arm!r} is not a traditional arm ({TRADITIONAL_ARMS})")
-    tf = T.Compose([*aug, T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
-    return tf, f"{arm}:{aug!r}|to_tensor|normalize(imagenet)"
+    tf = T.Compose([*aug, T.ToTensor(), T.Normalize(backbone.mean, backbone.std)])
+    return tf, f"{arm}:{aug!r}|to_tensor|normalize({backbone.normalization})"
 
 
 def check_arms(cfg: DictConfig) -> list[str]:
@@ -103,7 +134,8 @@ def check_arms(cfg: DictConfig) -> list[str]:
 
 def augment_command(cfg: DictConfig) -> str:
     root = "" if str(cfg.paths.root) == "." else f" paths.root={cfg.paths.root}"
-    return f"python -m stylaug.augment dataset={cfg.dataset.name} seed={cfg.seed}{root}"
+    pool = "" if cfg.stylizer.pool == "scenario" else f" stylizer.pool={cfg.stylizer.pool}"
+    return f"python -m stylaug.augment dataset={cfg.dataset.name} seed={cfg.seed}{pool}{root}"
 
 
 @dataclass
@@ -113,21 +145,51 @@ class StyleSet:
     items: list[tuple[Path, str]]  # (stylized file, class)
     stylizers: dict  # class -> {"checkpoints": [...], "weights": ... | "unknown", extra keys}
     fingerprint: list  # what identifies the stylized set in config_hash
+    pool: str  # scenario | class: which images the stylizers trained on
+    quality: dict  # class -> {content_score, gram_ratio, images}
 
 
-def style_set(cfg: DictConfig, split: ScenarioSplit, arm: str) -> StyleSet:
-    """Look up exactly the scenario's (source, view) pairs in the arm's manifest; fail clearly if any is missing."""
+def missing_style_error(cfg, index, split, arm, manifest, missing, total) -> FileNotFoundError:
+    """Name the command that makes what is missing: augment, or first train_stylizer."""
+    pool = cfg.stylizer.pool
+    untrained = {}
+    for cls in split.augment:
+        sid = list_id(index, training_list(index, split, cls, pool))
+        if split.augment[cls] and not checkpoint_path(cfg.stylizer.out_dir, cls, sid).is_file():
+            untrained[cls] = {(split.scenario, split.seed) if pool == "scenario" else (None, None)}
+    first = (
+        f"`{train_command(index.name, cfg.paths.root, untrained)}"
+        + ("" if pool == "scenario" else " stylizer.pool=class")
+        + "`, then "
+        if untrained
+        else ""
+    )
+    where = "does not exist" if not manifest.exists() else "lacks them"
+    return FileNotFoundError(
+        f"arm {arm!r}: {len(missing)} of the {total} stylized images that scenario "
+        f"{split.scenario!r} (seed {split.seed}, stylizer.pool={pool}) needs are missing "
+        f"({manifest} {where}; first missing: {missing[0]}). Make them with {first}"
+        f"`{augment_command(cfg)}` (same experiment= and dataset overrides), point "
+        f"classifier.style_sources.{arm} at the right folder, or run classifier.arms=[none]."
+    )
+
+
+def style_set(cfg: DictConfig, index, split: ScenarioSplit, arm: str) -> StyleSet:
+    """Look up exactly the scenario's (source, view) pairs, as stylized by the stylizer of this
+    (scenario, seed, class), in the arm's manifest; fail clearly if any is missing."""
+    pool = check_pool(cfg.stylizer.pool)
     folder = Path(cfg.classifier.style_sources[arm])
     manifest = folder / "manifest.jsonl"
     entries = {}
     for e in read_jsonl(manifest):
-        entries[(e["source"], int(e["view"]))] = e
+        entries[(e.get("stylizer_id"), e["source"], int(e["view"]))] = e
     items, missing, used = [], [], {}
     for cls, pairs in split.augment.items():
+        sid = list_id(index, training_list(index, split, cls, pool)) if pairs else None
         for source, view in pairs:
-            e = entries.get((source, int(view)))
+            e = entries.get((sid, source, int(view)))
             if e is None or not (folder / e["output"]).exists():
-                missing.append(f"{source} (view {view})")
+                missing.append(f"{source} (view {view}, stylizer {cls}/{sid})")
                 continue
             if e.get("class", cls) != cls:
                 raise ValueError(
@@ -138,15 +200,8 @@ def style_set(cfg: DictConfig, split: ScenarioSplit, arm: str) -> StyleSet:
             used.setdefault(cls, []).append(e)
     if missing:
         total = sum(len(v) for v in split.augment.values())
-        where = "does not exist" if not manifest.exists() else "lacks them"
-        raise FileNotFoundError(
-            f"arm {arm!r}: {len(missing)} of the {total} stylized images that scenario "
-            f"{split.scenario!r} (seed {split.seed}) needs are missing ({manifest} {where}; first "
-            f"missing: {missing[0]}). Make them with `{augment_command(cfg)}` (same experiment= and "
-            f"dataset overrides), point classifier.style_sources.{arm} at the right folder, or run "
-            "classifier.arms=[none]."
-        )
-    stylizers, fingerprint = {}, []
+        raise missing_style_error(cfg, index, split, arm, manifest, missing, total)
+    stylizers, fingerprint, quality = {}, [], {}
     for cls, es in used.items():
         extras = {}
         for e in es:
@@ -161,27 +216,36 @@ def style_set(cfg: DictConfig, split: ScenarioSplit, arm: str) -> StyleSet:
             info["weights"] = "unknown"
         stylizers[cls] = info
         fingerprint.append([cls, {k: sorted(v) for k, v in sorted(extras.items())}])
-    return StyleSet(items, stylizers, [folder.name, sorted(fingerprint)])
+        quality[cls] = style_quality(es)
+    return StyleSet(items, stylizers, [folder.name, pool, sorted(fingerprint)], pool, quality)
+
+
+def style_quality(entries: list[dict]) -> dict:
+    """Mean content score and Gram-distance ratio of the stylized images an arm uses (None for
+    images made without scores)."""
+    scored = [e for e in entries if "content_score" in e]
+    if not scored:
+        return {"content_score": None, "gram_ratio": None, "images": len(entries)}
+    source = float(np.mean([e["source_gram_distance"] for e in scored]))
+    ratio = float(np.mean([e["gram_distance"] for e in scored])) / source if source > 0 else None
+    return {
+        "content_score": round(float(np.mean([e["content_score"] for e in scored])), 4),
+        "gram_ratio": None if ratio is None else round(ratio, 4),
+        "images": len(entries),
+    }
 
 
 # --- identity of a result -------------------------------------------------------------------------
 
 
-def _hash(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def setup_payload(cfg: DictConfig) -> dict:
-    """Everything that makes two runs comparable, except seed and arm."""
-    c = cfg.classifier
-    ds = OmegaConf.to_container(cfg.dataset, resolve=True)
+    """Everything that makes two runs comparable, except seed and arm: the whole dataset,
+    scenario, classifier and backbone nodes minus keys that cannot change a result."""
     return {
-        "dataset": {k: v for k, v in ds.items() if k not in ("dir", "source")},
-        "scenario": OmegaConf.to_container(cfg.scenario, resolve=True),
-        "classifier": {
-            k: c[k] for k in ("epochs", "batch_size", "lr", "weight_decay", "image_size")
-        },
-        "backbone": OmegaConf.to_container(cfg.model.backbone, resolve=True),
+        "dataset": node_settings(cfg.dataset, ("dir", "source")),
+        "scenario": node_settings(cfg.scenario),
+        "classifier": node_settings(cfg.classifier, RESULT_FREE_KEYS),
+        "backbone": node_settings(cfg.model.backbone),
         "precision": str(cfg.trainer.precision),
     }
 
@@ -192,14 +256,14 @@ def config_hash(cfg: DictConfig, arm: str, style: StyleSet | None) -> str:
         payload["style"] = style.fingerprint
     if arm in TRADITIONAL_ARMS:
         payload["aug_views"] = int(cfg.classifier.aug_views)
-    return _hash(payload)
+    return digest(payload)
 
 
 # --- the model ------------------------------------------------------------------------------------
 
 
 class LinearHead(pl.LightningModule):
-    """A new fc on 512-d features, or on a frozen backbone's output when images come in.
+    """A new fc on backbone features, or on a frozen backbone's output when images come in.
 
     Keeps the state of the epoch with the best validation accuracy (first best wins) in memory;
     ``load_best()`` restores it before testing. Labels < 0 mark unreadable images and are ignored.
@@ -207,6 +271,7 @@ class LinearHead(pl.LightningModule):
 
     def __init__(
         self,
+        num_features: int,
         num_classes: int,
         lr: float,
         weight_decay: float,
@@ -217,18 +282,18 @@ class LinearHead(pl.LightningModule):
         super().__init__()
         self.backbone = backbone
         self.bn_train_mode = bn_train_mode
-        self.fc = nn.Linear(FEATURE_DIM, num_classes)
+        self.fc = nn.Linear(num_features, num_classes)
         self.lr, self.weight_decay, self.prefix = lr, weight_decay, prefix
         self.best_acc, self.best_epoch, self.best_state = -1.0, -1, None
         self.val_history: list[float] = []
         self.train_seen = 0
         self._correct = self._total = 0
 
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if self.backbone is not None and not self.bn_train_mode:
-            self.backbone.eval()  # frozen *and* eval: batch-norm statistics never move
-        return self
+    def on_train_epoch_start(self):
+        """Frozen *and* eval: batch-norm statistics never move - unless the reference code's quirk
+        is asked for. Set here because Lightning keeps each submodule's mode as it finds it."""
+        if self.backbone is not None:
+            self.backbone.train(self.bn_train_mode)
 
     def forward(self, x):
         if self.backbone is not None:
@@ -364,8 +429,12 @@ class Inputs:
     def __init__(self, cfg: DictConfig, backbone: nn.Module, weights: str, use_cache: bool):
         c = cfg.classifier
         self.cfg, self.backbone, self.weights, self.use_cache = cfg, backbone, weights, use_cache
-        self.transform, self.transform_desc = eval_transform(c.image_size)
-        self.cache = FeatureCache(c.cache_dir, weights, self.transform_desc) if use_cache else None
+        self.transform, self.transform_desc = eval_transform(c.image_size, backbone)
+        self.cache = (
+            FeatureCache(c.cache_dir, weights, self.transform_desc, backbone.dim)
+            if use_cache
+            else None
+        )
         self.feats: dict[Path, np.ndarray] = {}
         self.bad: set[Path] = set()
         self.stats = {"hits": 0, "computed": 0, "bad": 0}
@@ -408,15 +477,15 @@ class Inputs:
 
     def tensors(self, items) -> tuple[torch.Tensor, torch.Tensor]:
         keep = [(p, y) for p, y in items if p not in self.bad]
-        x = np.stack([self.feats[p] for p, _ in keep]) if keep else np.zeros((0, FEATURE_DIM))
+        x = np.stack([self.feats[p] for p, _ in keep]) if keep else np.zeros((0, self.backbone.dim))
         return torch.from_numpy(x).float(), torch.tensor([y for _, y in keep], dtype=torch.long)
 
     def view_tensors(self, items, arm: str) -> tuple[torch.Tensor, torch.Tensor]:
         """K cached random views per training image of a traditional arm: ([K, N, 512], labels)."""
         c = self.cfg.classifier
         items = [(p, y) for p, y in items if p not in self.bad]
-        aug, desc = train_augmentation(arm, c.image_size)
-        cache = FeatureCache(c.cache_dir, self.weights, desc)
+        aug, desc = train_augmentation(arm, c.image_size, self.backbone)
+        cache = FeatureCache(c.cache_dir, self.weights, desc, self.backbone.dim)
         digs = digests([p for p, _ in items], self.cfg.data.on_bad_image)
         items = [it for it, d in zip(items, digs, strict=True) if d]
         digs = [d for d in digs if d]
@@ -495,7 +564,7 @@ def run_arm(cfg, arm, split, classes, abspath, inputs: Inputs, style, logger, im
     backbone_per_epoch = image_mode or (traditional and views == 0)
     eval_tf = inputs.transform
     if backbone_per_epoch:
-        tf = train_augmentation(arm, c.image_size)[0] if traditional else eval_tf
+        tf = train_augmentation(arm, c.image_size, inputs.backbone)[0] if traditional else eval_tf
         train_ds = LabeledImages(real + extra, tf, on_bad, c.image_size)
         mk = lambda items: LabeledImages(items, eval_tf, on_bad, c.image_size)  # noqa: E731
         val_ds, test_ds = mk(val), mk(test)
@@ -515,11 +584,16 @@ def run_arm(cfg, arm, split, classes, abspath, inputs: Inputs, style, logger, im
         persistent_workers=workers > 0,
     )
     pl.seed_everything(seed, workers=True, verbose=False)
+    backbone = None
+    if backbone_per_epoch:  # with the batch-norm quirk each arm moves its own copy's statistics
+        quirk = bool(cfg.model.backbone.bn_train_mode)
+        backbone = copy.deepcopy(inputs.backbone) if quirk else inputs.backbone
     head = LinearHead(
+        inputs.backbone.dim,
         len(classes),
         float(c.lr),
         float(c.weight_decay),
-        backbone=inputs.backbone if backbone_per_epoch else None,
+        backbone=backbone,
         bn_train_mode=bool(cfg.model.backbone.bn_train_mode),
         prefix=f"{arm}/",
     )
@@ -563,7 +637,7 @@ def run_arm(cfg, arm, split, classes, abspath, inputs: Inputs, style, logger, im
         "classes": list(classes),
         "targets": target.tolist(),
         "predictions": pred.tolist(),
-        "test_hash": _hash([p.name for p, _ in test]),
+        "test_hash": digest([p.name for p, _ in test]),
         "backbone_every_epoch": bool(backbone_per_epoch),
     }
 
@@ -578,7 +652,7 @@ def classify(cfg: DictConfig) -> list[dict]:
     index = load_index(cfg.dataset)
     split = sample_scenario(index, cfg.scenario, int(cfg.seed))
     classes = list(index.classes)
-    styles = {a: style_set(cfg, split, a) for a in arms if a in c.style_sources}  # fails early
+    styles = {a: style_set(cfg, index, split, a) for a in arms if a in c.style_sources}
     hashes = {a: config_hash(cfg, a, styles.get(a)) for a in arms}
     done = {r.get("config_hash") for r in read_jsonl(c.results_file)}
     todo = [a for a in arms if c.force or hashes[a] not in done]
@@ -601,6 +675,8 @@ def classify(cfg: DictConfig) -> list[dict]:
     notes = ([SYNTHETIC_NOTE] if index.name == "synthetic" else []) + (
         [RANDOM_NOTE] if "random-init" in weights else []
     )
+    if weights.startswith("efficientnet_lite0:imagenet"):
+        notes.append(PRETRAINED_NOTE)
     for n in notes:
         log.warning("%s", n)
     name = f"classify-{split.scenario}-seed{cfg.seed}"
@@ -633,16 +709,19 @@ def classify(cfg: DictConfig) -> list[dict]:
                     "backbone": weights,
                     "stylizers": styles[arm].stylizers if arm in styles else None,
                 },
+                "stylizer_pool": styles[arm].pool if arm in styles else None,
+                "style_quality": styles[arm].quality if arm in styles else None,
                 **result,
                 "config_hash": hashes[arm],
-                "setup_hash": _hash(setup_payload(cfg)),
+                "setup_hash": digest(setup_payload(cfg)),
                 "feature_cache": {
                     "used": use_cache,
                     **inputs.stats,
                     "feature_s": round(feature_s, 3),
                 },
                 "elapsed_s": round(time.perf_counter() - t0, 3),
-                "notes": notes,
+                "notes": notes
+                + ([LEAK_NOTE] if arm in styles and styles[arm].pool == "class" else []),
                 "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             }
             append_jsonl(c.results_file, row)

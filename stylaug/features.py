@@ -1,6 +1,7 @@
 """The frozen backbone's features, computed once per image and cached on disk.
 
-The classifier's backbone is frozen and in eval mode, so its 512-d output is a fixed function of
+The classifier's backbone is frozen and in eval mode, so its output (512-d for ResNet-18, 1280-d
+for EfficientNet-Lite0) is a fixed function of
 (image file content, backbone weights, input transform). A sweep of scenarios x arms x seeds
 reuses the same few thousand images over and over, so each is pushed through the backbone once
 and the head trains on cached features afterwards.
@@ -28,18 +29,15 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
 from stylaug.data.images import BadImageError, read_image
 from stylaug.io import atomic_path, atomic_write_json, file_sha256
-from stylaug.models.loss_net import IMAGENET_MEAN, IMAGENET_STD
-from stylaug.models.weights import build
+from stylaug.models.backbone import Backbone
 
 log = logging.getLogger(__name__)
 
-FEATURE_DIM = 512
 RANDOM_INIT_SEED = 0  # random-init backbones are the same network in every run
 MAX_SHARDS = 16  # merge shards once a folder holds more than this many
 
@@ -47,17 +45,16 @@ MAX_SHARDS = 16  # merge shards once a folder holds more than this many
 # --- the backbone and its input transform -------------------------------------------------------
 
 
-def load_backbone(backbone_cfg) -> tuple[nn.Module, str]:
-    """ResNet-18 (weights API) with its fc removed, frozen and in eval mode: (model, weights description).
+def load_backbone(backbone_cfg) -> tuple[Backbone, str]:
+    """The frozen backbone in eval mode, and a description of its weights.
 
     Random init is drawn from a fixed seed and the description carries a digest of the parameters,
     so ``random`` is still a fixed function that cached features can be keyed by.
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(RANDOM_INIT_SEED)
-        model, desc = build(backbone_cfg.arch, backbone_cfg.weights, "model.backbone.weights")
-    model.fc = nn.Identity()
-    model.requires_grad_(False)
+        model = Backbone(backbone_cfg.arch, backbone_cfg.weights)
+    desc = model.weights
     if backbone_cfg.weights == "random":
         h = hashlib.sha1()
         for t in model.state_dict().values():
@@ -66,13 +63,13 @@ def load_backbone(backbone_cfg) -> tuple[nn.Module, str]:
     return model.eval(), desc
 
 
-def eval_transform(image_size: int) -> tuple[Callable, str]:
-    """The reference code's test transform: Resize to a square + ImageNet normalisation."""
+def eval_transform(image_size: int, backbone: Backbone) -> tuple[Callable, str]:
+    """The reference code's test transform: Resize to a square + the network's normalisation."""
     s = int(image_size)
     tf = T.Compose(
-        [T.Resize((s, s), antialias=True), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+        [T.Resize((s, s), antialias=True), T.ToTensor(), T.Normalize(backbone.mean, backbone.std)]
     )
-    return tf, f"resize({s},{s},bilinear,antialias)|to_tensor|normalize(imagenet)"
+    return tf, f"resize({s},{s},bilinear,antialias)|to_tensor|normalize({backbone.normalization})"
 
 
 # --- keys -----------------------------------------------------------------------------------------
@@ -84,22 +81,18 @@ def feature_key(digest: str, weights: str, transform: str, view: int = 0) -> byt
     ).digest()
 
 
-SHARD_DTYPE = np.dtype([("key", "V16"), ("feat", "<f4", (FEATURE_DIM,))])
-
-
 class FeatureCache:
     """Features of one (weights, transform) pair: ``get`` what is there, ``put`` what was computed."""
 
-    def __init__(self, root: str | os.PathLike, weights: str, transform: str):
-        self.weights, self.transform = weights, transform
+    def __init__(self, root: str | os.PathLike, weights: str, transform: str, dim: int):
+        self.weights, self.transform, self.dim = weights, transform, int(dim)
+        self.dtype = np.dtype([("key", "V16"), ("feat", "<f4", (self.dim,))])
         slug = hashlib.sha1(f"{weights}\n{transform}".encode()).hexdigest()[:16]
         self.dir = Path(root) / slug
         self.dir.mkdir(parents=True, exist_ok=True)
         meta = self.dir / "meta.json"
         if not meta.exists():
-            atomic_write_json(
-                meta, {"weights": weights, "transform": transform, "dim": FEATURE_DIM}
-            )
+            atomic_write_json(meta, {"weights": weights, "transform": transform, "dim": self.dim})
 
     def shards(self) -> list[Path]:
         return sorted(self.dir.glob("shard-*.npy"))
@@ -111,9 +104,9 @@ class FeatureCache:
             return None
 
     def get(self, keys: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
-        """(features [n, 512] float32, found mask [n]); rows not found are zero."""
+        """(features [n, dim] float32, found mask [n]); rows not found are zero."""
         want = {k: i for i, k in enumerate(keys)}
-        out = np.zeros((len(keys), FEATURE_DIM), np.float32)
+        out = np.zeros((len(keys), self.dim), np.float32)
         found = np.zeros(len(keys), bool)
         for path in self.shards():
             shard = self._open(path)
@@ -131,7 +124,7 @@ class FeatureCache:
     def put(self, keys: Sequence[bytes], feats: np.ndarray) -> None:
         if not len(keys):
             return
-        arr = np.empty(len(keys), SHARD_DTYPE)
+        arr = np.empty(len(keys), self.dtype)
         arr["key"] = np.frombuffer(b"".join(keys), "V16")
         arr["feat"] = feats
         self._write(arr)
@@ -188,7 +181,7 @@ def _collate(batch):
 class Extractor(pl.LightningModule):
     """``trainer.predict`` wrapper: Lightning picks the device; features always come out float32."""
 
-    def __init__(self, backbone: nn.Module):
+    def __init__(self, backbone: Backbone):
         super().__init__()
         self.backbone = backbone
 
@@ -198,15 +191,15 @@ class Extractor(pl.LightningModule):
 
 
 def extract(
-    backbone: nn.Module,
+    backbone: Backbone,
     dataset: Dataset,
     trainer: pl.Trainer,
     batch_size: int = 50,
     num_workers: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Run the (eval-mode) backbone over ``dataset``: (features [n, 512], ok mask [n])."""
+    """Run the (eval-mode) backbone over ``dataset``: (features [n, dim], ok mask [n])."""
     if len(dataset) == 0:
-        return np.zeros((0, FEATURE_DIM), np.float32), np.zeros(0, bool)
+        return np.zeros((0, backbone.dim), np.float32), np.zeros(0, bool)
     loader = DataLoader(
         dataset,
         batch_size=batch_size,
@@ -239,7 +232,7 @@ def digests(paths: Sequence[Path], on_bad_image: str = "skip") -> list[str | Non
 def cached_features(
     paths: Sequence[Path],
     cache: FeatureCache | None,
-    backbone: nn.Module,
+    backbone: Backbone,
     transform: Callable,
     trainer_factory: Callable[[], pl.Trainer],
     batch_size: int = 50,
@@ -252,7 +245,7 @@ def cached_features(
     """
     paths = [Path(p) for p in paths]
     digs = digests(paths, on_bad_image)
-    feats = np.zeros((len(paths), FEATURE_DIM), np.float32)
+    feats = np.zeros((len(paths), backbone.dim), np.float32)
     ok = np.array([d is not None for d in digs])
     found = np.zeros(len(paths), bool)
     keys = (

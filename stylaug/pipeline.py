@@ -1,6 +1,6 @@
 """``python -m stylaug.pipeline experiment=demo``: the whole study, every stage in order.
 
-    prepare_data -> train_stylizer (one per class) -> augment -> classify (scenario x seed) -> report
+    prepare_data -> train_stylizer (per class and training list) -> augment -> classify -> report
 
 Each stage is the plain function its own command calls, with a config composed from that command's
 own primary config plus the overrides given here. Every command's config has every stage's node,
@@ -35,6 +35,19 @@ def stage_overrides(overrides) -> list[str]:
     return [o for o in overrides if not o.lstrip("+~").startswith("pipeline.")]
 
 
+def stylizer_jobs(cfg: DictConfig, p: DictConfig, seeds: list[int]) -> list[tuple[str, ...]]:
+    """One train_stylizer call per class (pool=class) or per (class, scenario, seed) (pool=scenario;
+    calls whose training lists are identical find the stylizer trained and skip)."""
+    if cfg.stylizer.pool == "class":
+        return [(f"class={cls}",) for cls in p.classes]
+    return [
+        (f"class={cls}", f"scenario={scenario}", f"seed={seed}")
+        for seed in seeds
+        for scenario in p.scenarios
+        for cls in p.classes
+    ]
+
+
 def run_pipeline(cfg: DictConfig, overrides=()) -> str:
     """Run the stages listed in ``cfg.pipeline.stages``; return the report table (Markdown).
 
@@ -61,8 +74,8 @@ def run_pipeline(cfg: DictConfig, overrides=()) -> str:
         if name == "prepare_data":
             prepare_data(stage_cfg("prepare_data"))
         elif name == "train_stylizer":
-            for cls in p.classes:
-                train_stylizer(stage_cfg("train_stylizer", f"class={cls}"))
+            for extra in stylizer_jobs(cfg, p, seeds):
+                train_stylizer(stage_cfg("train_stylizer", *extra))
         elif name == "augment":
             augment(
                 stage_cfg(

@@ -22,8 +22,7 @@ from torchvision.models import segmentation as seg
 
 from stylaug.data.images import load_rgb
 from stylaug.gatys import Region, style_grams
-from stylaug.models.loss_net import IMAGENET_MEAN, IMAGENET_STD
-from stylaug.models.weights import checkpoint_file, weights_missing
+from stylaug.models.weights import IMAGENET_MEAN, IMAGENET_STD, checkpoint_file, weights_missing
 
 SEG_WEIGHT_CHOICES = ("pretrained", "random")
 SEG_ARCHS = {

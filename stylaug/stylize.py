@@ -29,7 +29,7 @@ from stylaug import gatys, segmentation
 from stylaug.data.images import IMAGE_SUFFIXES, check_on_bad_image, load_rgb, read_image
 from stylaug.io import atomic_path, atomic_write_json, file_sha256
 from stylaug.models.color import preserve_color
-from stylaug.models.loss_net import VGGFeatures
+from stylaug.models.loss_net import LossNetwork, default_layers
 from stylaug.photoreal import PhotorealTerm
 from stylaug.runtime import finish_logger, make_logger
 from stylaug.stylizer import load_stylizer, stylize_batch, stylizer_hash
@@ -259,13 +259,12 @@ def check_gatys(g: DictConfig) -> None:
         raise ValueError(f"gatys.init={g.init!r} is not valid; use content or noise")
     if int(g.iterations) < 1:
         raise ValueError(f"gatys.iterations={g.iterations} must be at least 1")
-    if not g.content_layers or not g.style_layers:
-        raise ValueError("gatys.content_layers and gatys.style_layers must not be empty")
     lw = g.get("style_layer_weights")
     if lw is not None and len(lw) != len(g.style_layers):
         raise ValueError(
             f"gatys.style_layer_weights has {len(lw)} entries but gatys.style_layers has "
-            f"{len(g.style_layers)}: give one weight per style layer (or null for all 1)"
+            f"{len(g.style_layers)} ({list(g.style_layers)}): give one weight per style layer "
+            "(or null for all 1)"
         )
 
 
@@ -279,14 +278,14 @@ class VGGCache:
     def __init__(self, device):
         self.device = device
 
-    def get(self, g: DictConfig, seed: int) -> VGGFeatures:
+    def get(self, g: DictConfig, seed: int) -> LossNetwork:
         layers = tuple(g.content_layers) + tuple(g.style_layers)
         key = (g.arch, g.weights, layers, int(seed), str(self.device))
         if key not in _VGG_NETS:
             if len(_VGG_NETS) >= 4:
                 _VGG_NETS.clear()
             torch.manual_seed(seed)  # random-init weights are reproducible too
-            _VGG_NETS[key] = VGGFeatures(list(layers), g.arch, g.weights, "gatys.weights").to(
+            _VGG_NETS[key] = LossNetwork(list(layers), g.arch, g.weights, "gatys.weights").to(
                 self.device
             )
         return _VGG_NETS[key]
@@ -434,6 +433,10 @@ def gatys_to_file(cfg: DictConfig, inputs: GatysInputs, vggs: VGGCache, output: 
 def apply_variant(cfg: DictConfig, variant) -> DictConfig:
     """A copy of ``cfg`` with one compare=true variant's settings (gatys knobs or options)."""
     out = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    g = out.gatys  # null layers: the loss network's Gatys defaults
+    g.content_layers, g.style_layers = default_layers(
+        g.arch, "gatys", g.content_layers, g.style_layers
+    )
     for key, value in dict(variant).items():
         name = key[len("gatys.") :] if key.startswith("gatys.") else key
         if name in out.gatys:
@@ -470,7 +473,6 @@ def variant_label(variant: dict) -> str:
 
 
 def stylize_gatys(cfg: DictConfig) -> dict:
-    check_gatys(cfg.gatys)
     output = check_output(cfg.output)
     variants = [dict(v) for v in (cfg.get("variants") or [])] or (
         default_variants(cfg) if cfg.compare else [{}]
@@ -503,7 +505,7 @@ def stylize_gatys(cfg: DictConfig) -> dict:
             (label, gatys_to_file(vc, inputs, vggs, path, f"variant {i + 1}/{len(variants)}"))
         )
         outputs.append(path)
-    weights = vggs.get(cfg.gatys, cfg.seed).weights
+    weights = vggs.get(variant_cfgs[0].gatys, cfg.seed).weights
     title = f"Gatys comparison ({weights})" + (" - SMOKE RESULT" if "random" in weights else "")
     save_image(comparison_grid(items, title=title), output)
     log.info("comparison grid: %s (variants: %s)", output, [variant_label(v) for v in variants])

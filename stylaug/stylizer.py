@@ -1,14 +1,25 @@
-"""One class's fast style-transfer network: its checkpoint format, its data and its training module.
+"""One fast style-transfer network: which images it trains on, its checkpoint format, its data and
+its training module.
 
-A stylizer checkpoint (``artifacts/stylizers/<dataset>/<class>.ckpt``) is a small ``torch.save``
-dict - the TransformerNet weights plus plain-data metadata (class, dataset, style images and their
-hashes, hyperparameters, which loss-network weights trained it) - so ``stylize``/``augment`` load it
-without Lightning, and ``stylizer_hash`` names it in manifests. Lightning's own training
-checkpoints (``last.ckpt``, for resuming) live in a separate work folder.
+**Which images (``stylizer.pool``).** A stylizer is a function of its training list. With
+``pool=scenario`` (the default, leak-free) the class's stylizer for a (scenario, seed) trains on
+exactly that scenario's training images of the class, and its style image is drawn from them; with
+``pool=class`` (the paper's protocol) it trains on the class's whole training pool, which also holds
+every scenario's validation images. A stylizer is named by its list (``<class>/<list id>.ckpt``), and
+its random seed and default style image are drawn from the list id too, so scenarios (or seeds) with
+identical lists share one stylizer, and ``pool=class`` gives one stylizer per class.
+
+**Checkpoint.** ``artifacts/stylizers/<dataset>/<class>/<list id>.ckpt`` is a small ``torch.save``
+dict - the TransformerNet weights plus plain-data metadata (class, pool, list id, style images and
+their hashes, settings, which loss-network weights trained it) - so ``stylize``/``augment`` load it
+without Lightning, and ``stylizer_hash`` names it in manifests. Lightning's own training checkpoints
+(``last.ckpt``, for resuming) live in a separate work folder.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -17,10 +28,12 @@ import torch
 from torchvision.transforms import functional as TF
 
 from stylaug.data.images import read_image
+from stylaug.data.index import DatasetIndex
+from stylaug.data.scenarios import ScenarioSplit
 from stylaug.io import atomic_path, file_sha256
 from stylaug.models.color import preserve_color
 from stylaug.models.loss_net import (
-    VGGFeatures,
+    LossNetwork,
     content_loss,
     gram_matrix,
     style_loss,
@@ -28,11 +41,69 @@ from stylaug.models.loss_net import (
 )
 from stylaug.models.transformer_net import TransformerNet
 
-FORMAT = "stylaug.stylizer/1"
+FORMAT = "stylaug.stylizer/2"  # /2: output in the reference network's scale (reference(255x)/255)
+OLD_FORMATS = {"stylaug.stylizer/1": "its network output was 255x the reference's scale"}
+POOLS = ("scenario", "class")
+LEAK_NOTE = "stylizer saw images outside the training set"
 
 
 class StylizerCheckpointError(ValueError):
     """A file that should be a stylaug stylizer checkpoint but is not one."""
+
+
+# --- which images a stylizer trains on ----------------------------------------------------------
+
+
+def check_pool(pool: str) -> str:
+    if pool not in POOLS:
+        raise ValueError(
+            f"stylizer.pool={pool!r} is not valid; use scenario (each scenario's own training "
+            "images, leak-free) or class (the paper's protocol: the class's whole training pool)"
+        )
+    return pool
+
+
+def training_list(index: DatasetIndex, split: ScenarioSplit | None, cls: str, pool: str) -> list:
+    """The images the stylizer of ``cls`` trains on: the scenario's training list or the pool."""
+    if check_pool(pool) == "class":
+        return list(index.paths("train", cls))
+    if split is None:
+        raise ValueError("stylizer.pool=scenario needs a scenario split to take the images from")
+    return list(split.train[cls])
+
+
+def list_id(index: DatasetIndex, images) -> str:
+    """Names a training list: the dataset (and its generator settings) and the sorted file list."""
+    blob = json.dumps([index.name, index.meta.get("settings"), sorted(images)])
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def list_seed(identifier: str) -> int:
+    """The stylizer's seed (initialisation, shuffling, default style image), from its list id."""
+    return int(identifier[:8], 16)
+
+
+def checkpoint_path(stylizer_dir, cls: str, identifier: str) -> Path:
+    return Path(stylizer_dir) / cls / f"{identifier}.ckpt"
+
+
+def train_command(dataset: str, root, needed: dict[str, set]) -> str:
+    """The train_stylizer multirun that makes the stylizers of ``needed`` {class: {(scenario, seed)}}."""
+    classes = sorted(needed)
+    scenarios = sorted({s for v in needed.values() for s, _ in v if s})
+    seeds = sorted({seed for v in needed.values() for _, seed in v if seed is not None})
+    parts = [f"python -m stylaug.train_stylizer -m class={','.join(classes)}"]
+    if scenarios:
+        parts.append(f"scenario={','.join(scenarios)}")
+    if seeds:
+        parts.append(f"seed={','.join(map(str, seeds))}")
+    parts.append(f"dataset={dataset}")
+    if str(root) != ".":
+        parts.append(f"paths.root={root}")
+    return " ".join(parts)
+
+
+# --- the checkpoint ------------------------------------------------------------------------------
 
 
 def save_stylizer(path: str | os.PathLike, net: TransformerNet, metadata: dict) -> Path:
@@ -58,11 +129,18 @@ def load_stylizer(
     except Exception as err:
         raise StylizerCheckpointError(
             f"{path} is not a stylaug stylizer checkpoint: torch cannot read it "
-            f"({type(err).__name__}: {err}). Point to a <class>.ckpt written by train_stylizer."
+            f"({type(err).__name__}: {err}). Point to a checkpoint written by train_stylizer."
         ) from None
-    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+    found = obj.get("format") if isinstance(obj, dict) else None
+    if found in OLD_FORMATS:
+        raise StylizerCheckpointError(
+            f"{path} is an old stylizer checkpoint ({found}: {OLD_FORMATS[found]}); this version "
+            f"reads {FORMAT}. Retrain it: `python -m stylaug.train_stylizer class=<class>` with "
+            "the same settings (delete the old file or pass stylizer.force=true)."
+        )
+    if found != FORMAT:
         hint = (
-            " It is a Lightning training checkpoint (like last.ckpt); use the <class>.ckpt that "
+            " It is a Lightning training checkpoint (like last.ckpt); use the <list id>.ckpt that "
             "train_stylizer writes next to the _train/ folder."
             if isinstance(obj, dict) and "pytorch-lightning_version" in obj
             else ""
@@ -90,8 +168,10 @@ def stylizer_hash(path: str | os.PathLike) -> str:
 
 
 def square_tensor(img, size: int) -> torch.Tensor:
-    """PIL image -> (3, size, size) float tensor in [0, 1]: shorter side resized, centre crop."""
-    img = TF.center_crop(TF.resize(img, size), [size, size])
+    """PIL image -> (3, size, size) float tensor in [0, 1]: centre square, then resized. Cropping
+    first keeps an extreme aspect ratio (a 1 x 4000 strip) from becoming a giant resized image."""
+    side = min(img.size)
+    img = TF.resize(TF.center_crop(img, [side, side]), [size, size], antialias=True)
     return TF.pil_to_tensor(img).float().div_(255.0)
 
 
@@ -149,7 +229,7 @@ class StylizerData(pl.LightningDataModule):
 
 
 class StylizerModule(pl.LightningModule):
-    """Johnson et al. (2016): train a TransformerNet against a frozen VGG perceptual loss.
+    """Johnson et al. (2016): train a TransformerNet against a frozen perceptual loss network.
 
     Loss = content_weight * content loss (output vs input features) + style_weight * sum_k w_k *
     style loss against style image k's Gram matrices (weighted blending of several styles) +
@@ -179,7 +259,7 @@ class StylizerModule(pl.LightningModule):
         self.net = TransformerNet(residual_blocks)
         self.content_layers = list(content_layers)
         self.style_layers = list(style_layers)
-        self.loss_net = VGGFeatures(
+        self.loss_net = LossNetwork(
             self.content_layers + self.style_layers, loss_arch, loss_weights
         )
         self.style_blend = [float(w) for w in style_blend]
@@ -195,7 +275,7 @@ class StylizerModule(pl.LightningModule):
             for k, image in enumerate(style_images):
                 features = self.loss_net(image.unsqueeze(0))
                 for name in self.style_layers:
-                    self.register_buffer(f"gram{k}_{name}", gram_matrix(features[name].float()))
+                    self.register_buffer(f"gram{k}_{name}", gram_matrix(features[name]))
 
     def style_grams(self, k: int) -> dict[str, torch.Tensor]:
         return {name: getattr(self, f"gram{k}_{name}") for name in self.style_layers}
@@ -204,7 +284,7 @@ class StylizerModule(pl.LightningModule):
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         out = self.net(images)
-        features = {k: v.float() for k, v in self.loss_net(out).items()}  # Grams in float32
+        features = {k: v.float() for k, v in self.loss_net(out).items()}  # losses in float32
         with torch.no_grad():
             target = {k: v.float() for k, v in self.loss_net(images).items()}
         content = self.content_weight * content_loss(features, target, self.content_layers)

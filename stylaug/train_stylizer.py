@@ -1,50 +1,79 @@
 """``python -m stylaug.train_stylizer class=ocean``: train one class's Johnson stylizer.
 
-The network is trained on that class's training images only (never its test images), with a style
-image taken from the same class (seed-chosen, or ``stylizer.style_images=[PATH, ...]``, blended by
-``stylizer.style_blend``). Output: ``<stylizer.out_dir>/<class>.ckpt`` (see ``stylaug.stylizer``)
-and ``<class>_samples.png``; Lightning's resumable ``last.ckpt`` lives in ``_train/<class>/``.
+Which images (``stylizer.pool``, see ``stylaug.stylizer``): with ``scenario`` (the default) the
+training images of ``class`` in the configured ``scenario`` and ``seed`` - nothing else, so no
+stylizer ever sees a validation or test image; with ``class`` (the paper's protocol) the class's
+whole training pool. The style image is drawn from the same list (or ``stylizer.style_images=[PATH,
+...]``, blended by ``stylizer.style_blend``). ``-m class=desert_sand,hot_spring,ocean,skyscraper
+scenario=balanced,biased_case1,biased_case2,scarce seed=0,1,2`` trains every stylizer a study needs;
+lists that are identical (e.g. balanced and biased_case1 for every class but the minority) are
+trained once.
 
+Training length: ``stylizer.max_steps`` if > 0, else ``epochs`` passes over the list but at least
+``stylizer.min_steps`` steps, so a small list (scarce: 400 images) is not under-trained next to a
+large one: every stylizer gets at least the steps the paper's got (2 epochs of 5000 images at
+batch 4 = 2500).
+
+Output: ``<stylizer.out_dir>/<class>/<list id>.ckpt`` (see ``stylaug.stylizer``) and
+``<list id>_samples.png``; Lightning's resumable ``last.ckpt`` lives in ``_train/<class>/<list id>/``.
 Reruns: a finished checkpoint with the same settings is kept (``stylizer.force=true`` retrains); an
 interrupted run resumes from ``last.ckpt``; a longer ``max_steps``/``epochs`` continues training.
-``-m class=desert_sand,hot_spring,ocean,skyscraper`` trains all four, one wandb run each.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import warnings
-import zlib
 from pathlib import Path
 
 import hydra
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from stylaug.data.grid import image_grid, save_png
 from stylaug.data.images import check_on_bad_image, load_rgb, read_image
 from stylaug.data.index import DatasetIndex, load_index
+from stylaug.data.scenarios import sample_scenario
+from stylaug.identity import digest, node_settings
 from stylaug.io import atomic_path, atomic_write_json, file_sha256
+from stylaug.models.loss_net import default_layers
 from stylaug.runtime import finish_logger, make_logger, make_trainer
 from stylaug.stylizer import (
     StylizerCheckpointError,
     StylizerData,
     StylizerModule,
+    check_pool,
+    checkpoint_path,
+    list_id,
+    list_seed,
     load_stylizer,
     save_stylizer,
     square_tensor,
+    training_list,
 )
 
 log = logging.getLogger(__name__)
 
 SYNTHETIC_NOTE = "trained on synthetic procedural data: a smoke result, never a paper result"
-LENGTH_KEYS = ("epochs", "max_steps")  # changing these continues training instead of restarting
+LENGTH_KEYS = ("epochs", "max_steps", "min_steps")  # changing these continues training
+# stylizer.* keys that cannot change the trained network (everything else is part of its identity)
+RESULT_FREE_KEYS = (
+    "out_dir",
+    "force",
+    "resume",
+    "checkpoint_every",
+    "sample_images",
+    "channels_last",
+    "style_images",  # the files themselves are identified by their sha256
+    "style_blend",  # normalised and recorded as style_blend
+    "content_layers",  # resolved (null -> the network's defaults) and recorded below
+    "style_layers",
+)
 
 
 class AtomicCheckpoint(ModelCheckpoint):
@@ -72,17 +101,17 @@ def trained_steps(trainer: pl.Trainer, last: Path) -> int:
     return int(torch.load(last, map_location="cpu", weights_only=False)["global_step"])
 
 
-def style_choice(index: DatasetIndex, cls: str, seed: int) -> str:
-    """The default style image: a fixed, seed-chosen image of the class's training pool."""
-    pool = index.paths("train", cls)
-    rng = np.random.default_rng([int(seed), zlib.crc32(cls.encode()), 1])
-    return pool[int(rng.integers(len(pool)))]
+def style_choice(images: list[str], identifier: str) -> str:
+    """The default style image: one image of the training list, drawn from the list's own seed."""
+    rng = np.random.default_rng(list_seed(identifier))
+    ordered = sorted(images)
+    return ordered[int(rng.integers(len(ordered)))]
 
 
-def resolve_style_images(spec, index: DatasetIndex, cls: str, seed: int) -> list[Path]:
-    """``null`` -> the seed-chosen image; else paths (cwd-relative, or relative to the dataset)."""
+def resolve_style_images(spec, index: DatasetIndex, images, identifier: str) -> list[Path]:
+    """``null`` -> the list's own choice; else paths (cwd-relative, or relative to the dataset)."""
     if spec is None:
-        return [index.abspath(style_choice(index, cls, seed))]
+        return [index.abspath(style_choice(images, identifier))]
     specs = [spec] if isinstance(spec, str) else list(spec)
     if not specs:
         raise ValueError("stylizer.style_images is an empty list; give at least one PATH or null")
@@ -111,49 +140,112 @@ def resolve_blend(spec, n: int) -> list[float]:
     return [w / sum(weights) for w in weights]
 
 
-def data_fingerprint(index: DatasetIndex, cls: str) -> str:
-    """Changes when the class's training images change (file list or generator settings)."""
-    blob = json.dumps([index.name, index.paths("train", cls), index.meta.get("settings")])
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+def world_size(trainer_cfg) -> int:
+    """Processes a trainer config asks for (devices x nodes): each gets a full batch."""
+    devices = trainer_cfg.get("devices", 1)
+    if isinstance(devices, str) and devices.isdigit():
+        devices = int(devices)
+    if isinstance(devices, int) and devices > 0:
+        count = devices
+    elif isinstance(devices, int) or devices == "auto":  # -1 / auto: every visible GPU, else 1
+        gpu = trainer_cfg.get("accelerator") in ("gpu", "cuda", "auto")
+        count = torch.cuda.device_count() if gpu and torch.cuda.is_available() else 1
+    else:
+        count = len(devices)
+    return max(1, count) * int(trainer_cfg.get("num_nodes", 1) or 1)
 
 
-def stylizer_settings(cfg: DictConfig, cls: str, index, styles, blend) -> dict:
-    """Everything that determines the trained network; equal settings -> skip retraining."""
-    s = cfg.stylizer
-    return {
-        "class": cls,
-        "dataset": index.name,
-        "data": data_fingerprint(index, cls),
-        "seed": int(cfg.seed),
-        "style_sha256": [file_sha256(p) for p in styles],
-        "style_blend": blend,
-        "residual_blocks": int(cfg.model.transformer.residual_blocks),
-        "loss_net": f"{cfg.model.loss_net.arch}:{cfg.model.loss_net.weights}",
-        "precision": str(cfg.trainer.precision),
-        **{
-            k: OmegaConf.to_container(s[k]) if OmegaConf.is_config(s[k]) else s[k]
-            for k in (
-                "image_size",
-                "batch_size",
-                "epochs",
-                "max_steps",
-                "lr",
-                "content_weight",
-                "style_weight",
-                "tv_weight",
-                "content_layers",
-                "style_layers",
-                "preserve_color",
+def planned_steps(s: DictConfig, images: int, processes: int) -> int:
+    """max_steps if > 0; else epochs over the list, but never fewer than min_steps."""
+    if int(s.max_steps) > 0:
+        return int(s.max_steps)
+    per_epoch = images // (int(s.batch_size) * processes)
+    return max(int(s.epochs) * per_epoch, int(s.min_steps))
+
+
+class Plan:
+    """Everything about one stylizer decided before training: its images, style, settings, files."""
+
+    def __init__(self, cfg: DictConfig, cls: str, index: DatasetIndex):
+        s = cfg.stylizer
+        split = None
+        if check_pool(s.pool) == "scenario":
+            split = sample_scenario(index, cfg.scenario, int(cfg.seed))
+        self.images = training_list(index, split, cls, s.pool)
+        if len(self.images) < s.batch_size:
+            raise ValueError(
+                f"the stylizer of class {cls!r} has {len(self.images)} training images "
+                f"(stylizer.pool={s.pool}), fewer than one batch (stylizer.batch_size="
+                f"{s.batch_size}). Lower the batch size, or use a scenario with more images."
             )
-        },
-    }
+        self.id = list_id(index, self.images)
+        self.seed = list_seed(self.id)
+        self.styles = resolve_style_images(s.style_images, index, self.images, self.id)
+        self.blend = resolve_blend(s.style_blend, len(self.styles))
+        arch = cfg.model.loss_net.arch
+        self.content_layers, self.style_layers = default_layers(
+            arch, "johnson", s.content_layers, s.style_layers
+        )
+        self.processes = world_size(cfg.trainer)
+        self.steps = planned_steps(s, len(self.images), self.processes)
+        self.settings = {
+            "class": cls,
+            "dataset": index.name,
+            "pool": s.pool,
+            "list": self.id,
+            "style_sha256": [file_sha256(p) for p in self.styles],
+            "style_blend": self.blend,
+            "stylizer": node_settings(s, RESULT_FREE_KEYS),
+            "content_layers": self.content_layers,
+            "style_layers": self.style_layers,
+            "model": node_settings(cfg.model, ("backbone",)),
+            "precision": str(cfg.trainer.precision),
+            "processes": self.processes,
+            "effective_batch": int(s.batch_size) * self.processes,
+            "steps": self.steps,
+        }
+        self.settings_hash = digest(self.settings)
+        self.out = checkpoint_path(s.out_dir, cls, self.id)
+        self.work = Path(s.out_dir) / "_train" / cls / self.id
+
+    def resume_key(self) -> str:
+        """Settings a longer run may continue from: everything but the training length."""
+        stylizer = {k: v for k, v in self.settings["stylizer"].items() if k not in LENGTH_KEYS}
+        return digest({**self.settings, "stylizer": stylizer, "steps": None})
 
 
-def existing_settings(path: Path) -> dict | None:
+def existing_settings_hash(path: Path) -> str | None:
     try:
-        return load_stylizer(path)[1].get("settings")
+        return load_stylizer(path)[1].get("settings_hash")
     except (FileNotFoundError, StylizerCheckpointError):
         return None
+
+
+def build_module(cfg: DictConfig, plan: Plan) -> StylizerModule:
+    """The Lightning module; builds the loss network, so missing weights stop us here."""
+    s = cfg.stylizer
+    styles = [square_tensor(load_rgb(p), s.image_size) for p in plan.styles]  # bad -> error now
+    return StylizerModule(
+        styles,
+        plan.blend,
+        residual_blocks=cfg.model.transformer.residual_blocks,
+        loss_arch=cfg.model.loss_net.arch,
+        loss_weights=cfg.model.loss_net.weights,
+        content_layers=plan.content_layers,
+        style_layers=plan.style_layers,
+        content_weight=s.content_weight,
+        style_weight=s.style_weight,
+        tv_weight=s.tv_weight,
+        lr=s.lr,
+        channels_last=s.channels_last,
+        preserve_color=s.preserve_color,
+    )
+
+
+def probe_images(index: DatasetIndex, plan: Plan, s: DictConfig) -> torch.Tensor:
+    """A few fixed training images: the noise-free before/after loss probe and the sample grid."""
+    images = (read_image(index.abspath(r), "skip") for r in plan.images[: s.sample_images])
+    return torch.stack([square_tensor(img, s.image_size) for img in images if img is not None])
 
 
 def train_stylizer(cfg: DictConfig) -> Path:
@@ -167,153 +259,138 @@ def train_stylizer(cfg: DictConfig) -> Path:
             f"unknown class {cls!r}: dataset {index.name!r} has classes {index.classes}. "
             f"Use class=<one of them>, or -m class={','.join(index.classes)} for all."
         )
-    pool = index.paths("train", cls)
-    if len(pool) < s.batch_size:
-        raise ValueError(
-            f"class {cls!r} has {len(pool)} training images in dataset {index.name!r}, fewer than "
-            f"one batch (stylizer.batch_size={s.batch_size}). Lower the batch size or add images."
-        )
-    styles = resolve_style_images(s.style_images, index, cls, cfg.seed)
-    blend = resolve_blend(s.style_blend, len(styles))
-    style_tensors = [square_tensor(load_rgb(p), s.image_size) for p in styles]  # bad -> error now
-    settings = stylizer_settings(cfg, cls, index, styles, blend)
-
-    out = Path(s.out_dir) / f"{cls}.ckpt"
-    if not s.force and existing_settings(out) == settings:
-        log.info("stylizer %s is already trained with these settings: %s (skipped)", cls, out)
-        return out
-
-    pl.seed_everything(int(cfg.seed), workers=True)  # also fixes a random-init loss network
-    module = StylizerModule(  # builds the loss network: missing weights stop us here
-        style_tensors,
-        blend,
-        residual_blocks=cfg.model.transformer.residual_blocks,
-        loss_arch=cfg.model.loss_net.arch,
-        loss_weights=cfg.model.loss_net.weights,
-        content_layers=s.content_layers,
-        style_layers=s.style_layers,
-        content_weight=s.content_weight,
-        style_weight=s.style_weight,
-        tv_weight=s.tv_weight,
-        lr=s.lr,
-        channels_last=s.channels_last,
-        preserve_color=s.preserve_color,
-    )
-    weights = module.loss_net.weights
-    log.info("stylizer %s: %d training images, style %s, loss network %s", cls, len(pool),
-             ", ".join(str(p) for p in styles), weights)  # fmt: skip
+    plan = Plan(cfg, cls, index)
+    if not s.force and existing_settings_hash(plan.out) == plan.settings_hash:
+        log.info("stylizer %s/%s is already trained with these settings (skipped)", cls, plan.id)
+        return plan.out
+    pl.seed_everything(plan.seed, workers=True)  # also fixes a random-init loss network
+    module = build_module(cfg, plan)
+    log.info(
+        "stylizer %s/%s (pool=%s): %d training images, %d steps, style %s, loss network %s",
+        cls, plan.id, s.pool, len(plan.images), plan.steps,
+        ", ".join(str(p) for p in plan.styles), module.loss_net.weights,
+    )  # fmt: skip
     data = StylizerData(
-        [index.abspath(r) for r in pool],
+        [index.abspath(r) for r in plan.images],
         s.image_size,
         s.batch_size,
         cfg.data.num_workers,
         cfg.data.on_bad_image,
     )
-    probe = torch.stack(
-        [
-            square_tensor(img, s.image_size)
-            for img in (read_image(index.abspath(r), "skip") for r in pool[: s.sample_images])
-            if img is not None
-        ]
+    logger = make_logger(
+        cfg,
+        name=f"stylizer-{index.name}-{cls}-{plan.id}",
+        group=f"train_stylizer-{index.name}",
+        job_type="train_stylizer",
+        extra_config={"loss_net_weights": module.loss_net.weights, "stylizer_list": plan.id},
     )
+    probe = probe_images(index, plan, s)
+    try:
+        steps, resumed, losses = fit(cfg, plan, module, data, probe, logger)
+        if steps is None:  # a non-zero rank of a multi-process run
+            return plan.out
+        write_checkpoint(cfg, index, plan, module, steps, resumed, probe, losses, logger)
+    finally:
+        finish_logger(logger)
+    return plan.out
 
-    work = Path(s.out_dir) / "_train" / cls
-    resume_key = {k: v for k, v in settings.items() if k not in LENGTH_KEYS}
-    stamp = work / "settings.json"
-    last = work / "last.ckpt"
+
+def fit(cfg, plan: Plan, module: StylizerModule, data, probe: torch.Tensor, logger):
+    """Train (resuming a matching interrupted run); returns (steps, resumed, probe losses)."""
+    s = cfg.stylizer
+    stamp, last = plan.work / "settings.json", plan.work / "last.ckpt"
     resume = (
         s.resume
         and not s.force
         and last.is_file()
         and stamp.is_file()
-        and json.loads(stamp.read_text()) == resume_key
+        and json.loads(stamp.read_text()).get("resume_key") == plan.resume_key()
     )
-    logger = make_logger(
-        cfg,
-        name=f"stylizer-{index.name}-{cls}",
-        group=f"train_stylizer-{index.name}",
-        job_type="train_stylizer",
-        extra_config={"loss_net_weights": weights, "style_images": [str(p) for p in styles]},
+    checkpoint = AtomicCheckpoint(
+        dirpath=plan.work,
+        filename="step{step}",
+        save_last=True,
+        save_top_k=0,
+        every_n_train_steps=int(s.checkpoint_every),
+        enable_version_counter=False,
     )
-    try:
-        checkpoint = AtomicCheckpoint(
-            dirpath=work,
-            filename="step{step}",
-            save_last=True,
-            save_top_k=0,
-            every_n_train_steps=int(s.checkpoint_every),
-            enable_version_counter=False,
+    trainer = make_trainer(
+        cfg, "train_stylizer", logger, [checkpoint], max_epochs=-1, max_steps=plan.steps
+    )
+    if trainer.is_global_zero:
+        atomic_write_json(stamp, {"resume_key": plan.resume_key(), "settings": plan.settings})
+    start = module.probe(probe)  # the untrained network (same seed, same init)
+    with warnings.catch_warnings():  # the frozen loss network is in eval mode on purpose
+        warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
+        trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume else None)
+    if trainer.interrupted:
+        raise RuntimeError(
+            f"training of stylizer {plan.settings['class']}/{plan.id} was interrupted at step "
+            f"{trainer.global_step}; rerun the same command to resume from {last}"
         )
-        trainer = make_trainer(
-            cfg,
-            "train_stylizer",
-            logger,
-            [checkpoint],
-            max_epochs=int(s.epochs),
-            max_steps=int(s.max_steps),
-        )
-        if trainer.is_global_zero:
-            atomic_write_json(stamp, resume_key)
-        start = module.probe(probe)  # the untrained network (same seed, same init)
-        with warnings.catch_warnings():  # the frozen loss network is in eval mode on purpose
-            warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
-            trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume else None)
-        if trainer.interrupted:
-            raise RuntimeError(
-                f"training of stylizer {cls} was interrupted at step {trainer.global_step}; "
-                f"rerun the same command to resume from {last}"
-            )
-        if not trainer.is_global_zero:
-            return out
-        steps = trained_steps(trainer, last)
-        end = module.probe(probe)
-        metadata = {
-            "class": cls,
-            "dataset": index.name,
-            "note": SYNTHETIC_NOTE if index.name == "synthetic" else "",
-            "style_images": [
-                {"path": str(p), "sha256": h}
-                for p, h in zip(styles, settings["style_sha256"], strict=True)
-            ],
-            "style_blend": blend,
-            "hyperparameters": {
-                k: v
-                for k, v in settings.items()
-                if k not in ("class", "dataset", "style_sha256", "style_blend")
-            },
-            "loss_net": cfg.model.loss_net.arch,
-            "loss_net_weights": weights,
-            "residual_blocks": int(cfg.model.transformer.residual_blocks),
-            "image_size": int(s.image_size),
-            "steps": steps,
-            "resumed": bool(resume),
-            "preserve_color": bool(s.preserve_color),
-            "train_images": len(pool),
-            "probe_losses": {"initial": start, "end": end},
-            "settings": settings,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        }
-        save_stylizer(out, module.net, metadata)
-        samples = write_samples(module, probe, style_tensors, out.with_name(f"{cls}_samples.png"),
-                                f"stylizer {cls} ({index.name}, loss net {weights})")  # fmt: skip
-        if logger and hasattr(logger, "log_image"):
-            from PIL import Image
+    if not trainer.is_global_zero:
+        return None, resume, None
+    if trainer.world_size != plan.processes:
+        log.warning(
+            "the trainer ran %d processes, the settings assumed %d (effective batch %d)",
+            trainer.world_size, plan.processes, plan.settings["effective_batch"],
+        )  # fmt: skip
+    return trained_steps(trainer, last), resume, {"initial": start, "end": module.probe(probe)}
 
-            logger.log_image(key="samples", images=[Image.open(samples)])
-        log.info(
-            "stylizer %s: %d steps, style loss on %d fixed images %.4g -> %.4g; wrote %s",
-            cls,
-            steps,
-            len(probe),
-            start["style"],
-            end["style"],
-            out,
-        )
-        if index.name == "synthetic":
-            log.info(SYNTHETIC_NOTE)
-    finally:
-        finish_logger(logger)
-    return out
+
+def write_checkpoint(cfg, index, plan: Plan, module, steps, resumed, probe, losses, logger):
+    """The stylizer checkpoint (weights and metadata) and its sample grid."""
+    s = cfg.stylizer
+    cls = plan.settings["class"]
+    weights = module.loss_net.weights
+    metadata = {
+        "class": cls,
+        "dataset": index.name,
+        "pool": s.pool,
+        "list_id": plan.id,
+        "train_list": list(plan.images),
+        "note": SYNTHETIC_NOTE if index.name == "synthetic" else "",
+        "style_images": [
+            {"path": str(p), "sha256": h}
+            for p, h in zip(plan.styles, plan.settings["style_sha256"], strict=True)
+        ],
+        "style_blend": plan.blend,
+        "loss_net": cfg.model.loss_net.arch,
+        "loss_net_weights": weights,
+        "style_layers": plan.style_layers,
+        "residual_blocks": int(cfg.model.transformer.residual_blocks),
+        "image_size": int(s.image_size),
+        "steps": steps,
+        "planned_steps": plan.steps,
+        "effective_batch": plan.settings["effective_batch"],
+        "processes": plan.processes,
+        "resumed": bool(resumed),
+        "preserve_color": bool(s.preserve_color),
+        "train_images": len(plan.images),
+        "probe_losses": losses,
+        "settings": plan.settings,
+        "settings_hash": plan.settings_hash,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    save_stylizer(plan.out, module.net, metadata)
+    samples = write_samples(
+        module,
+        probe,
+        [square_tensor(load_rgb(p), s.image_size) for p in plan.styles],
+        plan.out.with_name(f"{plan.id}_samples.png"),
+        f"stylizer {cls}/{plan.id} ({index.name}, pool={s.pool}, loss net {weights})",
+    )
+    if logger and hasattr(logger, "log_image"):
+        from PIL import Image
+
+        logger.log_image(key="samples", images=[Image.open(samples)])
+    log.info(
+        "stylizer %s/%s: %d steps, style loss on %d fixed images %.4g -> %.4g; wrote %s",
+        cls, plan.id, steps, len(probe), losses["initial"]["style"], losses["end"]["style"],
+        plan.out,
+    )  # fmt: skip
+    if index.name == "synthetic":
+        log.info(SYNTHETIC_NOTE)
 
 
 def to_pil(t: torch.Tensor):

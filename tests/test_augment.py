@@ -2,6 +2,7 @@
 SIGKILL, exactly once on two ddp_spawn processes, clear errors."""
 
 import collections
+import json
 import os
 import signal
 import subprocess
@@ -14,26 +15,47 @@ import pytest
 import torch
 from PIL import Image
 
-from stylaug.augment import MANIFEST, augment, plan_jobs, scenario_configs
+from stylaug.augment import MANIFEST, augment, output_format, plan_jobs, scenario_configs
 from stylaug.data.scenarios import sample_scenario
 from stylaug.io import read_jsonl
 from stylaug.models.transformer_net import TransformerNet
-from stylaug.stylizer import save_stylizer, stylizer_hash
+from stylaug.stylizer import checkpoint_path, list_id, load_stylizer, save_stylizer, stylizer_hash
 from tests.conftest import TINY_DATASET, compose_cfg
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = ["desert_sand", "hot_spring", "ocean", "skyscraper"]
 
 
+def fake_stylizer(seed: int) -> TransformerNet:
+    """An untrained network whose output is mid-grey plus a strong function of the input (an
+    untrained one in the reference's scale is nearly black, which would hide mistakes)."""
+    torch.manual_seed(seed)
+    net = TransformerNet()
+    with torch.no_grad():
+        net.decoder[-1][-1].weight.mul_(50)
+        net.decoder[-1][-1].bias.fill_(127.5)
+    return net
+
+
+def save_fake_stylizers(folder, index, cfg) -> dict:
+    """One checkpoint per (class, training list) that ``cfg``'s scenarios and seeds need."""
+    plan = plan_jobs(index, cfg)
+    for k, (cls, sid) in enumerate(sorted(plan.needed)):
+        style = index.paths("train", cls)[0]
+        meta = {"class": cls, "dataset": "synthetic", "residual_blocks": 5, "pool": "scenario",
+                "list_id": sid, "loss_net": "vgg16", "loss_net_weights": "vgg16:random-init",
+                "style_layers": ["relu1_2", "relu2_2"], "image_size": 32, "style_blend": [1.0],
+                "style_images": [{"path": str(index.abspath(style))}], "preserve_color": False}  # fmt: skip
+        save_stylizer(checkpoint_path(folder, cls, sid), fake_stylizer(k), meta)
+    return plan.needed
+
+
 @pytest.fixture(scope="module")
-def stylizer_dir(tmp_path_factory):
+def stylizer_dir(tmp_path_factory, tiny_root, tiny_index):
     """Untrained (seeded) stylizers in the checkpoint format train_stylizer writes: fast."""
     folder = tmp_path_factory.mktemp("stylizers")
-    for k, cls in enumerate(CLASSES):
-        torch.manual_seed(k)
-        meta = {"class": cls, "dataset": "synthetic", "residual_blocks": 5,
-                "loss_net_weights": "vgg16:random-init", "preserve_color": False}  # fmt: skip
-        save_stylizer(folder / f"{cls}.ckpt", TransformerNet(), meta)
+    cfg = augment_cfg(tiny_root, folder, folder / "unused", "augment.seeds=[0,1]")
+    save_fake_stylizers(folder, tiny_index, cfg)
     return folder
 
 
@@ -53,21 +75,24 @@ def augment_cfg(root, stylizer_dir, out_dir, *extra):
     return compose_cfg("augment", overrides(stylizer_dir, out_dir, *extra), root)
 
 
-def expected_pairs(index, cfg, seeds):
-    pairs = collections.defaultdict(set)
+def expected_triples(index, cfg, seeds):
+    """class -> {(stylizer list id, source, view)}: each scenario's sources, by its own stylizer."""
+    triples = collections.defaultdict(set)
     for seed in seeds:
         for scenario in scenario_configs(cfg):
-            for cls, items in sample_scenario(index, scenario, seed).augment.items():
-                pairs[cls] |= set(items)
-    return pairs
+            split = sample_scenario(index, scenario, seed)
+            for cls, items in split.augment.items():
+                sid = list_id(index, split.train[cls])
+                triples[cls] |= {(sid, s, v) for s, v in items}
+    return triples
 
 
 def check_one_to_one(out_dir):
     rows = read_jsonl(out_dir / MANIFEST)
     outputs = [r["output"] for r in rows]
     assert len(outputs) == len(set(outputs))  # no image twice
-    assert len({(r["source"], r["view"]) for r in rows}) == len(rows)
-    files = {p.relative_to(out_dir).as_posix() for p in out_dir.glob("*/*") if p.is_file()}
+    assert len({(r["stylizer_id"], r["source"], r["view"]) for r in rows}) == len(rows)
+    files = {p.relative_to(out_dir).as_posix() for p in out_dir.glob("*/*/*") if p.is_file()}
     assert files == set(outputs)  # every file has its line, every line its file; no temp files
     return rows
 
@@ -77,32 +102,42 @@ def test_counts_manifest_and_sources(tiny_root, tiny_index, stylizer_dir, tmp_pa
     cfg = augment_cfg(tiny_root, stylizer_dir, out, "augment.seeds=[0,1]")
     summary = augment(cfg)
     rows = check_one_to_one(out)
-    want = expected_pairs(tiny_index, cfg, [0, 1])
+    want = expected_triples(tiny_index, cfg, [0, 1])
     got = collections.defaultdict(set)
     for r in rows:
-        assert set(r) >= {"source", "view", "class", "stylizer", "output"}
-        assert r["stylizer"] == stylizer_hash(stylizer_dir / f"{r['class']}.ckpt")
-        got[r["class"]].add((r["source"], r["view"]))
-    assert got == want  # exactly the union over scenarios and seeds, per class
+        assert set(r) >= {"source", "view", "class", "stylizer", "stylizer_id", "output", "format"}
+        ckpt = checkpoint_path(stylizer_dir, r["class"], r["stylizer_id"])
+        assert r["stylizer"] == stylizer_hash(ckpt) and r["pool"] == "scenario"
+        assert r["format"] == "png" and r["output"].endswith(".png")  # PNG sources stay PNG
+        assert -1 <= r["content_score"] <= 1 and r["gram_distance"] >= 0
+        got[r["class"]].add((r["stylizer_id"], r["source"], r["view"]))
+    assert got == want  # exactly the union over scenarios and seeds, per class and stylizer
     assert summary["written"] == len(rows) == summary["planned"] and summary["failed"] == 0
-    for seed in (0, 1):  # classify's lookups all succeed, and sources stay in the training lists
+    for seed in (0, 1):  # every source is inside the training list its own stylizer trained on
         for scenario in scenario_configs(cfg):
             split = sample_scenario(tiny_index, scenario, seed)
             for cls, items in split.augment.items():
-                assert set(items) <= got[cls]
+                sid = list_id(tiny_index, split.train[cls])
+                assert {(sid, s, v) for s, v in items} <= got[cls]
                 assert {s for s, _ in items} <= set(split.train[cls])
-                assert not {s for s, _ in items} & set(split.test[cls])
+                assert not {s for s, _ in items} & set(split.test[cls] + split.val[cls])
+    # the hot_spring minority has its own stylizers in the biased and scarce scenarios
+    assert len({sid for sid, _, _ in got["hot_spring"]}) > len({sid for sid, _, _ in got["ocean"]})
     with Image.open(out / rows[0]["output"]) as img:
         assert img.size == (32, 32) and img.mode == "RGB"
     mirrored = [r for r in rows if r["view"] == 1]
     assert mirrored  # the scarce scenario needs mirrored second views
-    assert (out / "samples.png").is_file() and (out / "info.json").is_file()
+    assert (out / "samples.png").is_file()
+    info = json.loads((out / "info.json").read_text())
+    assert set(info["quality"]) == {*CLASSES, "all"}
+    assert info["quality"]["all"]["images"] == len(rows)
 
     # a rerun does nothing but tidy up: a torn manifest line, an orphan file, a temp file
     with open(out / MANIFEST, "a") as f:
         f.write('{"source": "train/oce')
-    (out / "ocean/orphan-v0.png").write_bytes(b"x")
-    (out / "ocean/.partial.tmp.png").write_bytes(b"")
+    folder = out / rows[0]["output"].rsplit("/", 1)[0]
+    (folder / "orphan-v0.png").write_bytes(b"x")
+    (folder / ".partial.tmp.png").write_bytes(b"")
     again = augment(cfg)
     assert again["written"] == 0 and again["skipped"] == summary["planned"]
     assert len(check_one_to_one(out)) == len(rows)
@@ -114,49 +149,101 @@ def test_counts_manifest_and_sources(tiny_root, tiny_index, stylizer_dir, tmp_pa
     assert counts == {"ocean": 3, "hot_spring": 3}
 
 
-def test_view_one_is_the_mirrored_source(tiny_root, stylizer_dir, tmp_path):
+def test_view_one_is_the_mirrored_source(tiny_root, tiny_index, stylizer_dir, tmp_path):
+    from PIL import ImageOps
+
+    from stylaug.data.images import load_rgb
+    from stylaug.stylizer import square_tensor, stylize_batch
+
     out = tmp_path / "aug"
     augment(augment_cfg(tiny_root, stylizer_dir, out, "augment.scenarios=[scarce]",
                         "augment.classes=[ocean]"))  # fmt: skip
     rows = {(r["source"], r["view"]): r for r in read_jsonl(out / MANIFEST)}
     source = next(s for s, v in rows if v == 1)
-    a = np.asarray(Image.open(out / rows[(source, 0)]["output"]), dtype=float)
-    b = np.asarray(Image.open(out / rows[(source, 1)]["output"]), dtype=float)
+    row = rows[(source, 1)]
+    net, _ = load_stylizer(checkpoint_path(stylizer_dir, "ocean", row["stylizer_id"]))
+    img = load_rgb(tiny_index.abspath(source))
+    for view, seen in ((0, img), (1, ImageOps.mirror(img))):  # view 1 stylizes the mirror image
+        with torch.no_grad():
+            expected = stylize_batch(net, square_tensor(seen, 32)[None])[0]
+        expected = expected.mul(255).round().permute(1, 2, 0).numpy()
+        got = np.asarray(Image.open(out / rows[(source, view)]["output"]), dtype=float)
+        assert np.abs(got - expected).max() <= 1, view
+    a, b = (np.asarray(Image.open(out / rows[(source, v)]["output"]), float) for v in (0, 1))
     assert not np.allclose(a, b)
-    # stylizing a mirrored image ~ mirroring the stylized image (the net is nearly equivariant)
-    assert np.abs(a[:, ::-1] - b).mean() < np.abs(a - b).mean()
 
 
 def test_missing_checkpoint_names_file_and_command(tiny_root, stylizer_dir, tmp_path):
     partial = tmp_path / "stylizers"
-    partial.mkdir()
-    for cls in ("desert_sand", "ocean"):
-        (partial / f"{cls}.ckpt").write_bytes((stylizer_dir / f"{cls}.ckpt").read_bytes())
+    for ckpt in stylizer_dir.glob("*/*.ckpt"):
+        if ckpt.parent.name in ("desert_sand", "ocean"):
+            (partial / ckpt.parent.name).mkdir(parents=True, exist_ok=True)
+            (partial / ckpt.parent.name / ckpt.name).write_bytes(ckpt.read_bytes())
     with pytest.raises(FileNotFoundError) as err:
         augment(augment_cfg(tiny_root, partial, tmp_path / "aug"))
     msg = str(err.value)
-    assert str(partial / "hot_spring.ckpt") in msg and str(partial / "skyscraper.ckpt") in msg
-    assert "python -m stylaug.train_stylizer -m class=hot_spring,skyscraper" in msg
+    assert str(partial / "hot_spring") in msg or str(partial / "skyscraper") in msg
+    assert (
+        "python -m stylaug.train_stylizer -m class=hot_spring,skyscraper "
+        "scenario=balanced,biased_case1,biased_case2,scarce seed=0"
+    ) in msg
     assert not (tmp_path / "aug").exists()
 
 
-def test_changed_stylizer_regenerates_its_class_only(tiny_root, stylizer_dir, tmp_path):
+def test_changed_stylizer_regenerates_its_own_images_only(tiny_root, stylizer_dir, tmp_path):
     mine = tmp_path / "stylizers"
-    mine.mkdir()
-    for cls in CLASSES:
-        (mine / f"{cls}.ckpt").write_bytes((stylizer_dir / f"{cls}.ckpt").read_bytes())
+    for ckpt in stylizer_dir.glob("*/*.ckpt"):
+        (mine / ckpt.parent.name).mkdir(parents=True, exist_ok=True)
+        (mine / ckpt.parent.name / ckpt.name).write_bytes(ckpt.read_bytes())
     out = tmp_path / "aug"
     cfg = augment_cfg(tiny_root, mine, out, "augment.scenarios=[scarce]")
     first = augment(cfg)
-    torch.manual_seed(99)
-    save_stylizer(mine / "ocean.ckpt", TransformerNet(),
-                  {"class": "ocean", "dataset": "synthetic", "residual_blocks": 5})  # fmt: skip
+    changed = next((mine / "ocean").glob("*.ckpt"))
+    _, meta = load_stylizer(changed)
+    save_stylizer(changed, fake_stylizer(99), meta)
     second = augment(cfg)
     n_ocean = sum(r["class"] == "ocean" for r in read_jsonl(out / MANIFEST))
     assert second["written"] == n_ocean and second["skipped"] == first["planned"] - n_ocean
-    new_hash = stylizer_hash(mine / "ocean.ckpt")
+    new_hash = stylizer_hash(changed)
     rows = check_one_to_one(out)
     assert all(r["stylizer"] == new_hash for r in rows if r["class"] == "ocean")
+
+
+def test_stylized_images_keep_their_sources_format(tiny_root, tiny_index, tmp_path):
+    """A JPEG source gives a JPEG (no file-format cue for the classifier); augment.format wins."""
+    from stylaug.data.index import DatasetIndex
+
+    assert output_format("train/ocean/a.JPG", "source") == "jpeg"
+    assert output_format("train/ocean/a.png", "source") == "png"
+    assert output_format("train/ocean/a.png", "jpeg") == "jpeg"
+    with pytest.raises(ValueError, match="augment.format='gif' is not valid"):
+        output_format("a.png", "gif")
+    data = tmp_path / "jpeg_data"
+    files = {}
+    for split, per_class in tiny_index.files.items():  # the tiny dataset, re-saved as JPEG
+        files[split] = {}
+        for cls, rels in per_class.items():
+            files[split][cls] = [r.replace(".png", ".jpg") for r in rels]
+            for rel, new in zip(rels, files[split][cls], strict=True):
+                (data / new).parent.mkdir(parents=True, exist_ok=True)
+                Image.open(tiny_index.abspath(rel)).save(data / new, quality=90)
+    DatasetIndex("synthetic", data, tiny_index.classes, files, tiny_index.meta).save(
+        data / "index.json"
+    )
+    stylizers, out = tmp_path / "stylizers", tmp_path / "aug"
+    extra = ("augment.scenarios=[scarce]", "augment.classes=[ocean]", f"dataset.dir={data}")
+    cfg = augment_cfg(tiny_root, stylizers, out, *extra)
+    save_fake_stylizers(stylizers, DatasetIndex.load(data / "index.json"), cfg)
+    augment(cfg)
+    rows = read_jsonl(out / MANIFEST)
+    assert rows and all(r["format"] == "jpeg" and r["output"].endswith(".jpg") for r in rows)
+    with Image.open(out / rows[0]["output"]) as img:
+        assert img.format == "JPEG"
+    forced = augment(
+        augment_cfg(tiny_root, stylizers, tmp_path / "png", *extra, "augment.format=png")
+    )
+    assert forced["written"] == len(rows)
+    assert all(r["output"].endswith(".png") for r in read_jsonl(tmp_path / "png" / MANIFEST))
 
 
 def test_sigkill_halfway_then_rerun_gives_a_complete_duplicate_free_set(
@@ -218,21 +305,21 @@ def test_two_ddp_spawn_processes_write_every_image_exactly_once(tiny_root, styli
     from stylaug.data.index import load_index
 
     plan = plan_jobs(load_index(cfg.dataset), cfg)
-    assert {r["output"] for r in rows} == {j.output for v in plan.values() for j in v}
+    assert {r["output"] for r in rows} == {j.output for v in plan.jobs.values() for j in v}
     by_rank = collections.Counter(r["rank"] for r in rows)
     assert set(by_rank) == {0, 1} and abs(by_rank[0] - by_rank[1]) <= 1  # split, not repeated
 
 
 def test_colour_preserving_post_process_is_applied(tiny_root, stylizer_dir, tmp_path):
     from stylaug.data.images import load_rgb
-    from stylaug.stylizer import load_stylizer, square_tensor, stylize_batch
+    from stylaug.stylizer import square_tensor, stylize_batch
 
     out = tmp_path / "aug"
     cfg = augment_cfg(tiny_root, stylizer_dir, out, "augment.scenarios=[scarce]",
                       "augment.classes=[ocean]", "augment.preserve_color=true")  # fmt: skip
     augment(cfg)
-    net, _ = load_stylizer(stylizer_dir / "ocean.ckpt")
     rows = [r for r in read_jsonl(out / MANIFEST) if r["view"] == 0]
+    net, _ = load_stylizer(checkpoint_path(stylizer_dir, "ocean", rows[0]["stylizer_id"]))
     assert rows and all(r["preserve_color"] for r in rows)
     sources = torch.stack(
         [square_tensor(load_rgb(Path(cfg.dataset.dir) / r["source"]), 32) for r in rows]

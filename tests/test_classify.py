@@ -11,6 +11,7 @@ from stylaug.classify import classify
 from stylaug.data.index import load_index
 from stylaug.data.scenarios import apply_view, sample_scenario
 from stylaug.io import read_jsonl
+from stylaug.stylizer import LEAK_NOTE, list_id, training_list
 from tests.conftest import TINY_DATASET, compose_cfg
 
 FAST = [
@@ -22,7 +23,11 @@ FAST = [
 
 
 def write_fake_augmented(
-    root: Path, out: Path, seeds=(0,), scenarios=("balanced", "biased_case2", "scarce")
+    root: Path,
+    out: Path,
+    seeds=(0,),
+    scenarios=("balanced", "biased_case2", "scarce"),
+    pool="scenario",
 ):
     """The augment stage's output format, made by colour-jittering the sources (no stylizer)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -32,21 +37,29 @@ def write_fake_augmented(
     for seed in seeds:
         for name in scenarios:
             sc = compose_cfg("classify", [*TINY_DATASET, f"scenario={name}"], root).scenario
-            for cls, pairs in sample_scenario(index, sc, seed).augment.items():
+            split = sample_scenario(index, sc, seed)
+            for cls, pairs in split.augment.items():
+                sid = list_id(index, training_list(index, split, cls, pool))
                 for source, view in pairs:
-                    rel = f"{cls}/{Path(source).stem}_v{view}.png"
-                    if (source, view) in lines:
+                    rel = f"{cls}/{sid}/{Path(source).stem}_v{view}.png"
+                    if (sid, source, view) in lines:
                         continue
                     img = Image.open(index.abspath(source)).convert("RGB")
                     img = apply_view(img, view)
                     img = ImageEnhance.Color(img).enhance(0.3)
-                    (out / cls).mkdir(exist_ok=True)
+                    (out / rel).parent.mkdir(parents=True, exist_ok=True)
                     img.save(out / rel)
-                    lines[(source, view)] = {
+                    lines[(sid, source, view)] = {
                         "source": source,
                         "view": view,
                         "class": cls,
-                        "stylizer": f"fake-{cls}",
+                        "stylizer": f"fake-{cls}-{sid}",
+                        "stylizer_id": sid,
+                        "pool": pool,
+                        "format": "png",
+                        "content_score": 0.5,
+                        "gram_distance": 1.0,
+                        "source_gram_distance": 4.0,
                         "output": rel,
                         "loss_net_weights": "vgg16:random-init",
                         "settings": "abc",
@@ -139,8 +152,14 @@ def test_cached_and_uncached_heads_agree(tiny_root, aug_dir, tmp_path):
 def test_missing_stylized_images_name_the_augment_command(tiny_root, tmp_path):
     empty = tmp_path / "nothing"
     with pytest.raises(FileNotFoundError, match=r"python -m stylaug.augment .*seed=0") as err:
-        run(tiny_root, tmp_path, empty, "scenario=balanced")
-    assert "40 of the 40 stylized images" in str(err.value)
+        run(tiny_root, tmp_path, empty, "scenario=balanced", f"stylizer.out_dir={tmp_path}/s")
+    msg = str(err.value)
+    assert "40 of the 40 stylized images" in msg
+    # no stylizer either: the command that trains exactly this scenario's stylizers comes first
+    assert (
+        "python -m stylaug.train_stylizer -m class=desert_sand,hot_spring,ocean,skyscraper "
+        "scenario=balanced seed=0"
+    ) in msg
     assert not (tmp_path / "results.jsonl").exists()
 
 
@@ -217,3 +236,64 @@ def test_epoch_shuffle_depends_on_seed_and_epoch_only():
     assert list(s) != first
     s.set_epoch(0)
     assert list(s) == first and list(EpochShuffle(50, seed=4)) != first
+
+
+def test_style_rows_say_which_pool_made_them_and_how_good_they_are(tiny_root, aug_dir, tmp_path):
+    (none, style) = run(tiny_root, tmp_path, aug_dir, "scenario=scarce")[1]
+    assert none["stylizer_pool"] is None and none["style_quality"] is None
+    assert style["stylizer_pool"] == "scenario" and LEAK_NOTE not in style["notes"]
+    q = style["style_quality"]["ocean"]
+    assert q == {"content_score": 0.5, "gram_ratio": 0.25, "images": 5}
+    leaky = write_fake_augmented(tiny_root, tmp_path / "class_pool", pool="class")
+    rows = run(tiny_root, tmp_path, leaky, "scenario=scarce", "stylizer.pool=class",
+               "classifier.arms=[style]")[1]  # fmt: skip
+    assert rows[0]["stylizer_pool"] == "class" and LEAK_NOTE in rows[0]["notes"]
+    assert rows[0]["config_hash"] != style["config_hash"]
+    # the scenario pool's manifest has no images of the class pool's stylizers: a clear error
+    with pytest.raises(FileNotFoundError, match="stylizer.pool=class"):
+        run(tiny_root, tmp_path, aug_dir, "scenario=scarce", "stylizer.pool=class")
+
+
+def test_arms_are_independent_under_the_batch_norm_quirk(tiny_root, aug_dir, tmp_path, monkeypatch):
+    """Each arm trains on its own copy of the backbone: an arm that ran before must not have
+    moved the batch-norm statistics another arm starts from."""
+    import torch
+    from omegaconf import OmegaConf
+
+    import stylaug.classify as C
+
+    original, loaded = C.load_backbone, []
+
+    def keep(backbone_cfg):
+        loaded.append(original(backbone_cfg))
+        return loaded[-1]
+
+    monkeypatch.setattr(C, "load_backbone", keep)
+    quirk = ("scenario=scarce", "classifier.epochs=1", "model.backbone.bn_train_mode=true")
+    run(tiny_root, tmp_path, aug_dir, *quirk, "classifier.arms=[style,none]")
+    shared, _ = loaded[0]
+    fresh, _ = original(OmegaConf.create({"arch": "resnet18", "weights": "random"}))
+    for (name, a), b in zip(shared.state_dict().items(), fresh.state_dict().values(), strict=True):
+        assert torch.equal(a, b), f"{name} moved: the arms shared one backbone"
+
+
+def test_any_new_classifier_setting_changes_the_result_identity(tiny_root, aug_dir, tmp_path):
+    from omegaconf import OmegaConf
+
+    from stylaug.classify import config_hash
+
+    cfg = compose_cfg("classify", TINY_DATASET, tiny_root)
+    base = config_hash(cfg, "none", None)
+    for key in ("classifier.some_future_knob", "dataset.some_future_knob",
+                "scenario.some_future_knob", "model.backbone.some_future_knob"):  # fmt: skip
+        changed = cfg.copy()
+        OmegaConf.update(changed, key, 1, force_add=True)
+        assert config_hash(changed, "none", None) != base, key
+    for key, value in (("classifier.force", True), ("classifier.num_workers", 7),
+                       ("classifier.aug_views", 3), ("classifier.feature_cache", False)):  # fmt: skip
+        same = cfg.copy()
+        OmegaConf.update(same, key, value)
+        assert config_hash(same, "none", None) == base, key
+    views = cfg.copy()
+    OmegaConf.update(views, "classifier.aug_views", 3)
+    assert config_hash(views, "randaugment", None) != config_hash(cfg, "randaugment", None)

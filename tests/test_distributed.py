@@ -30,12 +30,14 @@ def test_stylizer_trains_on_two_ddp_spawn_processes(tiny_root, tmp_path):
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-3000:]
     assert "distributed_backend=gloo" in log and "MEMBER: 2/2" in log  # really two processes
-    net, meta = load_stylizer(out / "ocean.ckpt")
+    (path,) = (out / "ocean").glob("*.ckpt")  # written once, by rank 0
+    net, meta = load_stylizer(path)
     assert meta["steps"] == 3 and meta["class"] == "ocean"
     assert meta["loss_net_weights"] == "vgg16:random-init"
-    assert sorted(p.name for p in out.glob("*.ckpt")) == ["ocean.ckpt"]  # written once, by rank 0
+    assert meta["processes"] == 2 and meta["effective_batch"] == 4  # recorded: 2 x batch 2
     # the parent saved the weights the two processes trained, and last.ckpt can resume step 3
-    last = torch.load(out / "_train/ocean/last.ckpt", map_location="cpu", weights_only=False)
+    last = torch.load(out / "_train/ocean" / meta["list_id"] / "last.ckpt", map_location="cpu",
+                      weights_only=False)  # fmt: skip
     assert last["global_step"] == 3
     trained = {
         k.removeprefix("net."): v for k, v in last["state_dict"].items() if k.startswith("net.")

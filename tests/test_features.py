@@ -11,7 +11,6 @@ from PIL import Image
 
 from stylaug.data.images import BadImageError
 from stylaug.features import (
-    FEATURE_DIM,
     FeatureCache,
     cached_features,
     eval_transform,
@@ -21,6 +20,7 @@ from stylaug.features import (
 from stylaug.io import file_sha256
 
 BACKBONE = OmegaConf.create({"arch": "resnet18", "weights": "random"})
+DIM = 512
 
 
 def trainer():
@@ -34,8 +34,8 @@ def keys(n, tag="k"):
 
 
 def test_put_get_merge(tmp_path):
-    cache = FeatureCache(tmp_path, "w", "t")
-    feats = np.random.default_rng(0).normal(size=(5, FEATURE_DIM)).astype(np.float32)
+    cache = FeatureCache(tmp_path, "w", "t", DIM)
+    feats = np.random.default_rng(0).normal(size=(5, DIM)).astype(np.float32)
     cache.put(keys(5)[:3], feats[:3])
     cache.put(keys(5)[2:], feats[2:])  # overlapping key 2
     got, hit = cache.get(keys(6))
@@ -44,12 +44,12 @@ def test_put_get_merge(tmp_path):
     assert not got[5].any()
     cache.merge()
     assert len(cache.shards()) == 1
-    got2, hit2 = FeatureCache(tmp_path, "w", "t").get(keys(6))
+    got2, hit2 = FeatureCache(tmp_path, "w", "t", DIM).get(keys(6))
     np.testing.assert_array_equal(got2, got)
     np.testing.assert_array_equal(hit2, hit)
     assert len(np.load(cache.shards()[0])) == 5  # deduplicated
     # another (weights, transform) pair is another folder: no hits
-    assert not FeatureCache(tmp_path, "w2", "t").get(keys(5))[1].any()
+    assert not FeatureCache(tmp_path, "w2", "t", DIM).get(keys(5))[1].any()
 
 
 def test_keys_follow_content_weights_transform(tmp_path):
@@ -78,8 +78,8 @@ def test_random_backbone_is_the_same_network_every_time():
 
 def test_cached_features_hit_on_second_call_and_skip_bad_images(tiny_index, tmp_path):
     model, weights = load_backbone(BACKBONE)
-    tf, desc = eval_transform(32)
-    cache = FeatureCache(tmp_path / "cache", weights, desc)
+    tf, desc = eval_transform(32, model)
+    cache = FeatureCache(tmp_path / "cache", weights, desc, model.dim)
     paths = [tiny_index.abspath(p) for p in tiny_index.paths("test", "ocean")[:6]]
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not a png")
@@ -94,3 +94,20 @@ def test_cached_features_hit_on_second_call_and_skip_bad_images(tiny_index, tmp_
     np.testing.assert_allclose(f2, direct, rtol=1e-4, atol=1e-5)
     with pytest.raises(BadImageError, match="broken.png"):
         cached_features([bad], cache, model, tf, trainer, on_bad_image="error")
+
+
+def test_feature_size_comes_from_the_backbone(tmp_path):
+    """EfficientNet-Lite0 gives 1280-d features: nothing may assume ResNet-18's 512."""
+    model, weights = load_backbone(
+        OmegaConf.create({"arch": "efficientnet_lite0", "weights": "random"})
+    )
+    assert model.dim == 1280 and "efficientnet_lite0:random-init" in weights
+    with torch.no_grad():
+        assert model(torch.rand(2, 3, 64, 64)).shape == (2, 1280)
+    tf, desc = eval_transform(64, model)
+    assert "lite(127/128)" in desc  # EfficientNet-Lite's own input normalisation
+    cache = FeatureCache(tmp_path, weights, desc, model.dim)
+    feats = np.ones((2, 1280), np.float32)
+    cache.put(keys(2), feats)
+    got, hit = cache.get(keys(2))
+    assert hit.all() and got.shape == (2, 1280)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from stylaug import gatys
-from stylaug.models.loss_net import VGGFeatures, gram_matrix, style_loss
+from stylaug.models.loss_net import LossNetwork, gram_matrix, style_loss
 
 LAYERS = ["relu1_1", "relu2_1", "relu3_1"]
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def vgg():
     torch.manual_seed(0)
-    return VGGFeatures(["conv3_1", *LAYERS], "vgg16", "random")
+    return LossNetwork(["conv3_1", *LAYERS], "vgg16", "random")
 
 
 def test_region_gram_with_all_ones_mask_is_the_plain_gram():

@@ -10,7 +10,7 @@ from PIL import Image
 
 from stylaug import gatys, photoreal, segmentation
 from stylaug import stylize as st
-from stylaug.models.loss_net import VGGFeatures, gram_matrix, style_loss
+from stylaug.models.loss_net import LossNetwork, gram_matrix, style_loss
 from stylaug.models.weights import PretrainedWeightsMissing
 from tests.conftest import compose_cfg
 
@@ -173,7 +173,7 @@ def test_pretrained_segmentation_weights_come_from_torch_home(tmp_path, monkeypa
 
 def test_region_gram_with_all_ones_mask_equals_plain_gram_and_one_region_is_plain_style():
     torch.manual_seed(0)
-    vgg = VGGFeatures(["relu1_1", "relu2_1"], "vgg16", "random")
+    vgg = LossNetwork(["relu1_1", "relu2_1"], "vgg16", "random")
     image, style = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
     feats, sfeats = vgg(image), vgg(style)
     ones = torch.ones(1, 1, 32, 32)

@@ -4,6 +4,13 @@ normalisation, five residual blocks, nearest-neighbour upsampling instead of tra
 
 Images are float tensors in [0, 1] (N, 3, H, W); the output is unbounded and clamped only when
 saved. Any H, W works: the input is reflection-padded to a multiple of 4 and the output cropped.
+
+The reference network works in 0-255 pixel units. This one is exactly that network wrapped:
+``forward(x) = reference(255 x) / 255``. Without the division, Adam at the reference's learning
+rate (1e-3, a step of ~lr on every weight) would move a [0, 1] output 255x further per step
+relative to the image than the reference moves its own, so "the paper's settings" would train a
+different, much more erratic network. (Instance norm makes the input scale almost irrelevant; the
+input is scaled too so that the equivalence is exact, epsilon included.)
 """
 
 from __future__ import annotations
@@ -11,6 +18,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+PIXEL_SCALE = 255.0  # the reference network's pixel units
 
 
 class ConvLayer(nn.Sequential):
@@ -64,5 +73,5 @@ class TransformerNet(nn.Module):
         pad_h, pad_w = (-h) % 4, (-w) % 4
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
-        y = self.decoder(self.residuals(self.encoder(x)))
-        return y[..., :h, :w]
+        y = self.decoder(self.residuals(self.encoder(x * PIXEL_SCALE)))
+        return y[..., :h, :w] / PIXEL_SCALE
