@@ -166,15 +166,24 @@ def test_big_images_are_reduced_to_the_cap_and_callers_can_ask_for_less(tmp_path
         load_rgb(small, max_side=0)
 
 
-@pytest.mark.parametrize("progressive", [False, True])
-@pytest.mark.parametrize("cut", ["half", "last_bytes"])
-def test_reduced_jpeg_decoding_still_reads_the_whole_stream(tmp_path, progressive, cut):
-    """Draft mode decodes at 1/8 scale but must still see a truncated end."""
+@pytest.mark.parametrize(
+    "kind,keep",
+    [("baseline", 0.5), ("baseline", -2), ("progressive", 0.5), ("progressive", -2), ("mpo", 0.25)],
+)
+def test_reduced_jpeg_decoding_still_reads_the_whole_stream(tmp_path, kind, keep):
+    """Draft mode decodes at 1/8 scale but must still see a truncated end. MPO is how Pillow opens
+    camera JPEGs that carry a second picture: it takes the reduced path too, and a cut in its
+    first picture (the one used) is caught."""
     arr = np.random.default_rng(2).integers(0, 255, (400, 480, 3), dtype=np.uint8)
-    full = _save(Image.fromarray(arr), tmp_path / "full.jpg", progressive=progressive)
-    assert load_rgb(full, max_side=60).size == (60, 50)  # 480/8 = 60: draft mode did the work
+    img = Image.fromarray(arr)
+    if kind == "mpo":
+        full = _save(img, tmp_path / "full.jpg", format="MPO", save_all=True, append_images=[img])
+        assert Image.open(full).format == "MPO"
+    else:
+        full = _save(img, tmp_path / "full.jpg", progressive=kind == "progressive")
+    assert load_rgb(full, max_side=60).size == (60, 50)  # 480 / 8
     data = full.read_bytes()
-    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2 if cut == "half" else -2])
+    (tmp_path / "cut.jpg").write_bytes(data[: int(len(data) * keep) if keep > 0 else keep])
     with pytest.raises(BadImageError, match="truncated"):
         load_rgb(tmp_path / "cut.jpg", max_side=60)
 

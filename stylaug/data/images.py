@@ -130,7 +130,7 @@ def load_rgb(path: str | os.PathLike, max_side: int | None = None) -> Image.Imag
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 w, h = img.size
-                if img.format == "JPEG" and max(w, h) > max_side:
+                if max(w, h) > max_side:  # only JPEG (and MPO) act on a draft request
                     scale = max(w, h) / max_side  # ask for the aspect ratio, so both sides shrink
                     img.draft("RGB", (max(1, int(w / scale)), max(1, int(h / scale))))
                 img.load()
