@@ -21,6 +21,8 @@ from omegaconf import DictConfig
 
 from stylaug.augment import augment
 from stylaug.classify import classify
+from stylaug.data.check import bad_image_summary
+from stylaug.data.index import index_path
 from stylaug.prepare_data import prepare_data
 from stylaug.report import report
 from stylaug.train_stylizer import train_stylizer
@@ -66,13 +68,14 @@ def run_pipeline(cfg: DictConfig, overrides=()) -> str:
     def stage_cfg(name: str, *extra: str) -> DictConfig:
         return compose(config_name=name, overrides=base + list(extra))
 
-    table = ""
+    table, bad_images = "", None
     total = time.perf_counter()
     for name in (s for s in STAGES if s in p.stages):
         start = time.perf_counter()
         log.info("==== %s ====", name)
         if name == "prepare_data":
-            prepare_data(stage_cfg("prepare_data"))
+            prep_cfg = stage_cfg("prepare_data")
+            bad_images = bad_image_summary(prepare_data(prep_cfg), index_path(prep_cfg.dataset))
         elif name == "train_stylizer":
             for extra in stylizer_jobs(cfg, p, seeds):
                 train_stylizer(stage_cfg("train_stylizer", *extra))
@@ -92,6 +95,8 @@ def run_pipeline(cfg: DictConfig, overrides=()) -> str:
             table = report(stage_cfg("report"))
         log.info("==== %s done in %.1f s ====", name, time.perf_counter() - start)
     log.info("pipeline finished in %.1f s", time.perf_counter() - total)
+    if bad_images:  # repeated here so it is not lost among the stages' output
+        log.warning(bad_images)
     return table
 
 

@@ -3,6 +3,10 @@
 Output: ``<paths.data_dir>/<dataset>/index.json`` (the file list per split and class that every
 later stage reads) and ``samples.png`` (a grid of examples per class); for ``dataset=synthetic``
 also the images themselves under ``train/<class>/`` and ``test/<class>/``.
+
+Every listed image is decoded once before the index is written (``stylaug.data.check``): files that
+cannot be read are left out of ``index.json`` and listed in its ``meta.bad_images``, so no later
+stage ever draws one. The verdicts are cached in ``image_check.json`` beside the index.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from stylaug.data import synthetic
+from stylaug.data.check import CACHE_NAME, bad_image_summary, check_images
 from stylaug.data.grid import image_grid, save_png
 from stylaug.data.images import check_on_bad_image, read_image
 from stylaug.data.index import CLASSES, DatasetIndex, index_path
@@ -129,19 +134,21 @@ def prepare_data(cfg: DictConfig) -> DatasetIndex:
             out, ds.classes, ds.image_size, ds.train_per_class, ds.test_per_class, ds.seed
         )
     elif ds.name == "places365":
-        index = index_places365(
-            ds.source, OmegaConf.to_container(ds.categories), cfg.data.on_bad_image
-        )
+        index = index_places365(ds.source, OmegaConf.to_container(ds.categories))
         if list(index.classes) != list(ds.classes):
             raise ValueError("dataset.classes and dataset.categories must name the same classes")
     else:
         raise ValueError(f"unknown dataset {ds.name!r}: use dataset=synthetic or dataset=places365")
-    index.save(index_path(ds))
+    index = check_images(index, out / CACHE_NAME, cfg.data.on_bad_image)
+    index.save(index_path(ds))  # only now, and atomically: a failed check leaves no new index
     samples = write_samples(index, out / "samples.png", on_bad_image=cfg.data.on_bad_image)
     counts = index.counts()
     for split, per_class in counts.items():
         log.info("%s %s: %s", ds.name, split, ", ".join(f"{c}={n}" for c, n in per_class.items()))
     log.info("index: %s; samples: %s", index_path(ds), samples)
+    summary = bad_image_summary(index, index_path(ds))
+    if summary:
+        log.warning(summary)
     if ds.name == "synthetic":
         log.info(SYNTHETIC_NOTE)
     return index

@@ -72,3 +72,16 @@ def offline_torch_home(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def places_fixture(tmp_path_factory) -> Path:
+    """A small tree from scripts/make_places365_fixture.py (real photos + planted bad/odd files),
+    built once; tests that change files copy it first."""
+    from tests.places_fixture import run_script
+
+    path = tmp_path_factory.mktemp("places_fixture")
+    (path / "stdout.txt").write_text(
+        run_script(path, "--train-per-class", "3", "--val-per-class", "2")
+    )
+    return path

@@ -1,6 +1,7 @@
 import pytest
 from PIL import Image
 
+from stylaug.data.check import UnreadableImagesError
 from stylaug.data.index import CLASSES, load_index
 from stylaug.data.places365 import LayoutError
 from stylaug.prepare_data import prepare_data
@@ -115,11 +116,18 @@ def test_missing_category_in_torchvision_listing(tmp_path):
         _prepare(tmp_path, root)
 
 
-def test_listed_but_missing_files_are_counted_or_fatal(tmp_path, caplog):
+def test_listed_but_missing_files_are_bad_images_listed_or_fatal(tmp_path, caplog):
     root = make_torchvision_tree(tmp_path / "places")
-    (root / "data_256_standard/o/ocean/00000002.jpg").unlink()
+    gone = "data_256_standard/o/ocean/00000002.jpg"
+    (root / gone).unlink()
     index = _prepare(tmp_path, root)
-    assert index.counts()["train"]["ocean"] == 2 and index.meta["missing_files"] == 1
-    assert "missing" in caplog.text
-    with pytest.raises(LayoutError, match="1 files listed"):
-        _prepare(tmp_path, root, "data.on_bad_image=error")
+    assert index.counts()["train"]["ocean"] == 2 and gone not in index.paths("train", "ocean")
+    assert index.meta["bad_image_count"] == 1
+    assert index.meta["bad_images"] == [
+        {"path": gone, "reason": "listed but missing on disk", "split": "train", "class": "ocean"}
+    ]
+    assert "1 unreadable image(s) left out" in caplog.text and gone in caplog.text
+    with pytest.raises(
+        UnreadableImagesError, match=rf"(?s){root / gone}: listed but missing.*skip"
+    ):
+        _prepare(tmp_path / "strict", root, "data.on_bad_image=error")

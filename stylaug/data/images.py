@@ -1,20 +1,23 @@
 """Read any image file as 8-bit RGB, or say clearly why it cannot be read.
 
 Scene collections are messy: grayscale scans, palette GIF-likes, RGBA PNGs, CMYK JPEGs, 16-bit
-PNGs, truncated downloads and zero-byte files all occur. Every stage reads images through
-``load_rgb`` so they all behave the same, and through ``read_image`` when a bad file should be
-skipped (``data.on_bad_image=skip``) rather than stop the run (``error``).
+PNGs, EXIF-rotated camera photos, huge panoramas, truncated downloads and zero-byte files all occur.
+Every stage reads images through ``load_rgb`` so they all behave the same, and through
+``read_image`` when a bad file should be skipped (``data.on_bad_image=skip``) rather than stop the
+run (``error``). ``prepare_data`` decodes every indexed file once with the same function, so a file
+that is in an index is one that later stages can read.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +25,9 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, never s
 
 ON_BAD_IMAGE_CHOICES = ("skip", "error")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")  # readable
+# Longest side of a decoded image. Places365 images (256 px) are far below it; a 12000 px photo is
+# decoded at reduced size instead of as a 432 MB array that every stage would then have to shrink.
+MAX_SIDE = 2048
 
 
 class BadImageError(ValueError):
@@ -36,15 +42,20 @@ class BadImageError(ValueError):
         )
 
 
-def _sixteen_bit_to_rgb(img: Image.Image) -> Image.Image:
-    """PIL's own convert('RGB') clips 16-bit values at 255; rescale the full range instead."""
-    arr = np.asarray(img, dtype=np.float64)
+def _deep_to_l(img: Image.Image) -> Image.Image:
+    """16-bit / 32-bit / float grayscale -> 8-bit L over the full range.
+
+    PIL's own convert clips 16-bit values at 255 (nearly everything turns white), so rescale.
+    """
+    arr = np.asarray(img).astype(np.float32)
     if img.mode == "F":
         top = 1.0 if arr.size and arr.max() <= 1.0 else 255.0
-    else:  # I;16*, or I holding 16-bit data (how PIL opens 16-bit grayscale PNGs)
+    else:  # I;16*, or I holding 16-bit data (how older PILs open 16-bit grayscale PNGs)
         top = 65535.0 if arr.size and arr.max() > 255 or img.mode.startswith("I;16") else 255.0
-    arr8 = np.clip(np.rint(arr / top * 255.0), 0, 255).astype(np.uint8)
-    return Image.fromarray(arr8, mode="L").convert("RGB")
+    arr *= 255.0 / top
+    np.rint(arr, out=arr)
+    np.clip(arr, 0, 255, out=arr)
+    return Image.fromarray(arr.astype(np.uint8), mode="L")
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -58,26 +69,79 @@ def to_rgb(img: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     if img.mode in ("I", "F") or img.mode.startswith("I;16"):
-        return _sixteen_bit_to_rgb(img)
+        return _deep_to_l(img).convert("RGB")
     return img.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
 
 
-def load_rgb(path: str | os.PathLike) -> Image.Image:
-    """Decode ``path`` fully (so truncation is caught here, not later) and return it as RGB."""
+def _shrink(img: Image.Image, max_side: int) -> Image.Image:
+    """Box-reduce by the smallest integer factor that brings the longest side to <= max_side."""
+    factor = math.ceil(max(img.size) / max_side)
+    if factor <= 1:
+        return img
+    if img.mode == "P":  # Image.reduce has no palette, 1-bit or I;16 variant: go to one it has
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif img.mode == "1":
+        img = img.convert("L")
+    elif img.mode.startswith("I;16") or img.mode == "I":
+        img = _deep_to_l(img)  # keeps the 16-bit range decision of the full image
+    return img.reduce(factor)
+
+
+def square_crop(img: Image.Image) -> Image.Image:
+    """The centred square of side min(w, h).
+
+    Crop *before* resizing to a square size: resizing a 1x4000 strip's short side to 256 px first
+    would make a 256x1024000 image on the way.
+    """
+    w, h = img.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    return img if (w, h) == (side, side) else img.crop((left, top, left + side, top + side))
+
+
+def _upright(img: Image.Image, path: Path) -> None:
+    """Apply the EXIF orientation in place; a malformed EXIF block leaves the pixels as stored."""
+    try:
+        ImageOps.exif_transpose(img, in_place=True)
+    except Exception as err:  # PIL raises many types for broken EXIF; the pixels are still fine
+        log.debug("ignoring unreadable EXIF orientation of %s: %s", path, err)
+
+
+def load_rgb(path: str | os.PathLike, max_side: int | None = None) -> Image.Image:
+    """Decode ``path`` fully (so truncation is caught here, not later), upright, as RGB.
+
+    The EXIF orientation is applied. Decoding is bounded: the result's longest side is at most
+    ``max_side`` (default ``MAX_SIDE``). JPEGs are decoded at reduced scale by libjpeg itself
+    (draft mode, which still reads the whole stream, so truncation is still caught); other formats
+    are reduced right after decoding.
+    """
     path = Path(path)
+    max_side = MAX_SIDE if max_side is None else int(max_side)
+    if max_side < 1:
+        raise ValueError(f"max_side must be a positive number of pixels, got {max_side}")
     if not path.exists():
         raise BadImageError(path, "file does not exist")
+    if path.is_dir():
+        raise BadImageError(path, "is a folder, not an image file")
     if path.stat().st_size == 0:
         raise BadImageError(path, "file is empty (0 bytes)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
+                w, h = img.size
+                if max(w, h) > max_side:  # only JPEG (and MPO) act on a draft request
+                    scale = max(w, h) / max_side  # ask for the aspect ratio, so both sides shrink
+                    img.draft("RGB", (max(1, int(w / scale)), max(1, int(h / scale))))
                 img.load()
-                return to_rgb(img)
+                img = _shrink(img, max_side)  # the decoded pixels outlive the closed file
+            _upright(img, path)
+            return to_rgb(img)
     except UnidentifiedImageError:
         raise BadImageError(path, "not an image file PIL can identify") from None
-    except (OSError, SyntaxError, ValueError) as err:  # truncated streams, broken chunks
+    except Image.DecompressionBombError as err:
+        raise BadImageError(path, f"too many pixels to decode safely ({err})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as err:  # truncated streams, broken chunks
         raise BadImageError(path, f"broken or truncated image data ({err})") from None
 
 

@@ -14,13 +14,10 @@ Places365's official validation images become stylaug's ``test`` split.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
-from stylaug.data.images import IMAGE_SUFFIXES, check_on_bad_image
+from stylaug.data.images import IMAGE_SUFFIXES
 from stylaug.data.index import DatasetIndex
-
-log = logging.getLogger(__name__)
 
 LAYOUTS_HELP = (
     "Accepted layouts: (1) torchvision Places365(small=True): categories_places365.txt, "
@@ -122,43 +119,26 @@ def _easyformat_files(root: Path, categories: dict[str, str]) -> dict[str, dict[
 
 
 def index_places365(
-    source: str | Path,
-    categories: dict[str, str],
-    on_bad_image: str = "skip",
-    name: str = "places365",
+    source: str | Path, categories: dict[str, str], name: str = "places365"
 ) -> DatasetIndex:
-    """Build the index; listed-but-missing files are skipped with a warning or raise (policy)."""
-    check_on_bad_image(on_bad_image)
+    """Build the index of every listed file.
+
+    Files a listing names but the disk lacks stay in; ``check_images`` (run next by
+    ``prepare_data``) reports them together with every other unreadable file.
+    """
     if source is None:
         raise LayoutError(
             "dataset=places365 needs dataset.source=PATH (your Places365 copy). " + LAYOUTS_HELP
         )
     layout, root = detect_layout(Path(source).expanduser().resolve())
     files = (_torchvision_files if layout == "torchvision" else _easyformat_files)(root, categories)
-    missing = []
     for split, per_class in files.items():
         for cls, rels in per_class.items():
-            exists = [(r, (root / r).is_file()) for r in rels]
-            present = [r for r, ok in exists if ok]
-            missing += [r for r, ok in exists if not ok]
-            per_class[cls] = present
-            if not present:
+            if not rels:
                 raise LayoutError(
                     f"class {cls} has no {split} images under {root} ({layout} layout); "
                     "is the copy complete? " + LAYOUTS_HELP
                 )
-    if missing:
-        msg = (
-            f"{len(missing)} files listed in the {layout} layout are missing under {root}, "
-            f"e.g. {missing[:3]}; the copy may be incomplete"
-        )
-        if on_bad_image == "error":
-            raise LayoutError(msg + ". Re-extract the archive, or use data.on_bad_image=skip.")
-        log.warning("%s; skipping them (data.on_bad_image=skip)", msg)
     return DatasetIndex(
-        name,
-        root,
-        list(categories),
-        files,
-        meta={"layout": layout, "source": str(root), "missing_files": len(missing)},
+        name, root, list(categories), files, meta={"layout": layout, "source": str(root)}
     )
