@@ -61,7 +61,9 @@ def mcnemar(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> dict:
     """McNemar's test on paired per-image correctness of two classifiers on the same test set.
 
     b = images only A gets right, c = images only B gets right. Exact two-sided binomial test on
-    the discordant pairs when b + c < 25, else the chi-square statistic with continuity correction.
+    the discordant pairs when b + c < 25, else the chi-square statistic with continuity correction,
+    ``max(|b - c| - 1, 0)^2 / (b + c)``: the correction shrinks |b - c| towards 0, never past it, so
+    b = c gives p = 1.
     """
     a = np.asarray(correct_a, bool)
     bb = np.asarray(correct_b, bool)
@@ -76,5 +78,5 @@ def mcnemar(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> dict:
         return {"b": b, "c": c, "p": 1.0, "method": "exact"}
     if n < EXACT_BELOW:
         return {"b": b, "c": c, "p": float(st.binomtest(b, n, 0.5).pvalue), "method": "exact"}
-    chi2 = (abs(b - c) - 1) ** 2 / n
+    chi2 = max(abs(b - c) - 1, 0) ** 2 / n
     return {"b": b, "c": c, "p": float(st.chi2.sf(chi2, 1)), "method": "chi2-cc"}
