@@ -237,9 +237,9 @@ def _bootstrap(base, runs, paired, resamples, confidence, seed) -> dict | None:
         return None
     lists = Counter((base[s].get("test_hash"), tuple(base[s]["targets"])) for s in paired)
     common = lists.most_common(1)[0][0]
+    if not common[1]:
+        return None  # no test images
     used = [s for s in paired if (base[s].get("test_hash"), tuple(base[s]["targets"])) == common]
-    if not used or not common[1]:
-        return None
     r = paired_bootstrap(
         np.array([_correct(base[s]) for s in used]),
         np.array([_correct(runs[s]) for s in used]),
@@ -305,12 +305,15 @@ def _fmt_diff(stat: dict, digits: int = 2) -> str:
     return f"{stat['mean']:+.{digits}f} [{stat['lo']:+.{digits}f}, {stat['hi']:+.{digits}f}]"
 
 
-def _fmt_boot(b: dict | None, seeds: int, digits: int = 2, estimate: bool = True) -> str:
+def _fmt_boot(b: dict | None, seeds: int, digits: int = 2, compact: bool = False) -> str:
+    """Estimate and interval (compact: the interval alone); says so when seeds were left out."""
     if b is None:
         return "—"
     ci = f"[{b['lo']:+.{digits}f}, {b['hi']:+.{digits}f}]"
-    out = f"{b['estimate']:+.{digits}f} {ci}" if estimate else ci
-    return out + (f" ({b['seeds']} of {seeds} seeds)" if b["seeds"] != seeds else "")
+    out = ci if compact else f"{b['estimate']:+.{digits}f} {ci}"
+    if b["seeds"] != seeds:
+        out += ("\n" if compact else " ") + f"({b['seeds']} of {seeds} seeds)"
+    return out
 
 
 def _fmt_tests(tests: list[dict]) -> str:
@@ -607,7 +610,7 @@ def rich_tables(summary: list[dict], confidence: float = 0.95, resamples: int = 
                 "—" if s["without"]["mean"] is None else f"{s['without']['mean']:.1f}",
                 "—" if s["with"]["mean"] is None else f"{s['with']['mean']:.1f}",
                 _fmt_diff(s["diff"], 1),
-                _fmt_boot(s["bootstrap"], s["seeds"], 1, estimate=False),
+                _fmt_boot(s["bootstrap"], s["seeds"], 1, compact=True),
                 minority,
             )
         out.append(Text(("\n" if out else "") + source, style="bold"))

@@ -167,6 +167,15 @@ def test_bootstrap_uses_only_seeds_tested_on_the_same_images_and_can_be_off():
     assert s["seeds"] == 3 and [t["seed"] for t in s["mcnemar"]] == [0, 1]
     assert s["bootstrap"]["seeds"] == 2
     assert s["bootstrap"]["estimate"] == pytest.approx(-12.5)  # -(2, 3)/20
+    from rich.console import Console
+
+    console = Console(width=100, record=True, file=io.StringIO())
+    print_summary([s], console=console)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 100
+    row = next(line for line in text.splitlines() if "-15.0 [-27.4, -2.6]" in line)
+    assert f"[{s['bootstrap']['lo']:+.1f}, {s['bootstrap']['hi']:+.1f}]" in row
+    assert "(2 of 3 seeds)" in text
     (s,) = summarize(rows_for("scarce"), bootstrap=0)
     assert s["bootstrap"] is None and s["diff"]["mean"] == pytest.approx(-15.0)
 
