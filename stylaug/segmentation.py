@@ -114,8 +114,8 @@ def label_image(path, size_hw: tuple[int, int], key: str, max_regions: int = 32)
     Resized with nearest neighbour (so no new colours appear); the same colour in the content and
     the style label image is the same region. Anti-aliased or JPEG masks have too many colours.
     """
-    try:
-        img = load_rgb(path)
+    try:  # full resolution: a reduced decode would average the flat colours into new ones
+        img = load_rgb(path, max_side=1 << 16)
     except ValueError as err:
         raise ValueError(f"{key}={path}: {err}") from None
     h, w = size_hw

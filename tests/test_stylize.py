@@ -65,7 +65,8 @@ def test_gatys_writes_the_image_and_its_loss_history(tmp_path, images):
     out = tmp_path / "out.png"
     assert result["output"] == out and Image.open(out).size == (32, 32)
     record = json.loads((tmp_path / "out.history.json").read_text())
-    assert record["loss_net"] == "vgg19:random-init" and "smoke" in record["note"]
+    # gatys.arch follows model.loss_net.arch (VGG16 by default; gatys.arch=vgg19 for the classic)
+    assert record["loss_net"] == "vgg16:random-init" and "smoke" in record["note"]
     history = record["history"]
     assert len(history) == 5 and {"content", "style", "total"} <= set(history[0])
     assert history[-1]["total"] < history[0]["total"]
