@@ -54,21 +54,44 @@ def dataset_overrides(size: int, n_images: int) -> list[str]:
     ]
 
 
-def prepare(size: int, n_images: int, workdir: Path) -> None:
+def augment_overrides(size: int, n_images: int, batch_size: int, workdir: Path) -> list[str]:
+    per_class = -(-n_images // len(CLASSES))
+    return [
+        *dataset_overrides(size, n_images),
+        f"augment.stylizer_dir={workdir / 'stylizers'}",
+        f"augment.out_dir={workdir / 'aug'}",
+        f"augment.batch_size={batch_size}",
+        f"augment.max_per_class={per_class}",
+        "augment.scenarios=[balanced]",
+        "augment.score=false",  # the stylizing pipeline itself; scoring adds a loss-net forward
+        f"scenario.train_per_class={per_class}",
+        "scenario.val_per_class=1",
+        f"scenario.augment_per_class={per_class}",
+        "trainer.accelerator=cpu",
+        "logger=none",
+    ]
+
+
+def prepare(size: int, n_images: int, batch_size: int, workdir: Path) -> None:
     """Synthetic data and untrained stylizers, in their own process (not in the RSS figure)."""
     import torch
 
+    from stylaug.augment import plan_jobs
+    from stylaug.data.index import load_index
+    from stylaug.data.pools import checkpoint_path
+    from stylaug.models.stylizer import save_stylizer
     from stylaug.models.transformer_net import TransformerNet
     from stylaug.prepare_data import prepare_data
-    from stylaug.stylizer import save_stylizer
     from tests.conftest import compose_cfg
 
-    overrides = [*dataset_overrides(size, n_images), "logger=none"]
-    prepare_data(compose_cfg("prepare_data", overrides, workdir))
-    for cls in CLASSES:
+    prepare_data(
+        compose_cfg("prepare_data", [*dataset_overrides(size, n_images), "logger=none"], workdir)
+    )
+    cfg = compose_cfg("augment", augment_overrides(size, n_images, batch_size, workdir), workdir)
+    for cls, sid in plan_jobs(load_index(cfg.dataset), cfg).needed:
         torch.manual_seed(0)
-        meta = {"class": cls, "dataset": "synthetic", "residual_blocks": 5}
-        save_stylizer(workdir / "stylizers" / f"{cls}.ckpt", TransformerNet(), meta)
+        meta = {"class": cls, "dataset": "synthetic", "residual_blocks": 5, "list_id": sid}
+        save_stylizer(checkpoint_path(workdir / "stylizers", cls, sid), TransformerNet(), meta)
 
 
 def run_case(size: int, n_images: int, batch_size: int, workdir: Path) -> dict:
@@ -76,25 +99,8 @@ def run_case(size: int, n_images: int, batch_size: int, workdir: Path) -> dict:
     from stylaug.augment import augment
     from tests.conftest import compose_cfg
 
-    per_class = -(-n_images // len(CLASSES))
     bare = bare_forward(size, batch_size, min(n_images, 64))
-    cfg = compose_cfg(
-        "augment",
-        [
-            *dataset_overrides(size, n_images),
-            f"augment.stylizer_dir={workdir / 'stylizers'}",
-            f"augment.out_dir={workdir / 'aug'}",
-            f"augment.batch_size={batch_size}",
-            f"augment.max_per_class={per_class}",
-            "augment.scenarios=[balanced]",
-            f"scenario.train_per_class={per_class}",
-            "scenario.val_per_class=1",
-            f"scenario.augment_per_class={per_class}",
-            "trainer.accelerator=cpu",
-            "logger=none",
-        ],
-        workdir,
-    )
+    cfg = compose_cfg("augment", augment_overrides(size, n_images, batch_size, workdir), workdir)
     reset_peak_rss()  # the bare-forward phase above must not set augment's memory figure
     summary = augment(cfg)
     e2e = summary["written"] / summary["seconds"]
@@ -150,7 +156,7 @@ if __name__ == "__main__":
         logging.basicConfig(level=logging.WARNING)
         size, n, bs, tmp = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), Path(sys.argv[5])
         if sys.argv[1] == "--prepare":
-            prepare(size, n, tmp)
+            prepare(size, n, bs, tmp)
         else:
             print(json.dumps(run_case(size, n, bs, tmp)))
         sys.exit(0)

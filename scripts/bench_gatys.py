@@ -46,9 +46,9 @@ def gatys_seconds_per_iteration(size: int, iterations: int = 5, optimizer: str =
 
 def johnson_images_per_second(n_images: int = 100, size: int = 256, batch_size: int = 4) -> float:
     """Whole ``stylize(method=johnson)`` on a folder: reading, batching, the net, writing PNGs."""
+    from stylaug.models.stylizer import save_stylizer
     from stylaug.models.transformer_net import TransformerNet
     from stylaug.stylize import stylize
-    from stylaug.stylizer import save_stylizer
     from tests.conftest import compose_cfg
 
     with tempfile.TemporaryDirectory() as tmp:

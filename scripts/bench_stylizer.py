@@ -2,7 +2,7 @@
 
     WANDB_MODE=disabled .venv/bin/python scripts/bench_stylizer.py [--sizes 64 128 256]
 
-Both loops train the same ``StylizerModule`` (TransformerNet + random-init VGG16 loss network) on
+Both loops train the same ``StylizerTraining`` (TransformerNet + random-init VGG16 loss network) on
 the same in-memory batches; images/s is measured over the steps after a warm-up. Target (issue 3):
 Lightning's overhead <= 5%. On a shared machine the figures are noisy; ``repeats`` keeps the best.
 """
@@ -17,7 +17,9 @@ import warnings
 import pytorch_lightning as pl
 import torch
 
-from stylaug.stylizer import StylizerModule
+from stylaug.models.loss_net import LossNetwork, default_layers
+from stylaug.models.stylizer_training import StylizerTraining
+from stylaug.models.transformer_net import TransformerNet
 
 # steps measured per image size (a 256 px step takes seconds on a laptop CPU)
 DEFAULT_STEPS = {64: 10, 128: 5, 256: 3}
@@ -31,15 +33,23 @@ class StepClock(pl.Callback):
         self.times.append((time.perf_counter(), time.process_time()))
 
 
-def make_module(size: int, seed: int = 0) -> StylizerModule:
+def make_module(size: int, seed: int = 0) -> StylizerTraining:
     torch.manual_seed(seed)
-    return StylizerModule([torch.rand(3, size, size)], [1.0], loss_weights="random")
+    content, style = default_layers("vgg16", "johnson")
+    loss_net = LossNetwork(content + style, "vgg16", "random")
+    return StylizerTraining(
+        TransformerNet(), loss_net, [torch.rand(3, size, size)], [1.0], content, style
+    )
 
 
 def make_loader(size: int, batch_size: int, n_batches: int):
     g = torch.Generator().manual_seed(0)
     data = torch.rand(batch_size * n_batches, 3, size, size, generator=g)
-    return torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False)
+    n = len(data)  # (images, labels, ok) batches, as ImageFiles + collate_images make them
+    triples = torch.utils.data.TensorDataset(
+        data, torch.zeros(n, dtype=torch.long), torch.ones(n, dtype=torch.bool)
+    )
+    return torch.utils.data.DataLoader(triples, batch_size=batch_size, shuffle=False)
 
 
 def rates(images: int, start, end) -> tuple[float, float]:
@@ -51,7 +61,7 @@ def plain_loop(size: int, batch_size: int, steps: int, warmup: int = 2) -> tuple
     module = make_module(size)
     optimizer = module.configure_optimizers()
     times = []
-    for batch in make_loader(size, batch_size, steps + warmup):
+    for batch, _, _ in make_loader(size, batch_size, steps + warmup):
         loss = module.losses(batch)["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -29,12 +29,15 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from omegaconf import DictConfig
+from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
-from stylaug.data.images import BadImageError, read_image
+from stylaug.data.dataset import ImageFiles, SeededView, collate_images
+from stylaug.data.images import BadImageError
 from stylaug.io import atomic_path, atomic_write_json, file_sha256
-from stylaug.models.backbone import Backbone
+from stylaug.models.backbone import Backbone, FeatureExtractor
+from stylaug.runtime import make_trainer
 
 log = logging.getLogger(__name__)
 
@@ -155,61 +158,25 @@ class FeatureCache:
 # --- computing features -----------------------------------------------------------------------------
 
 
-class ImageFiles(Dataset):
-    """Decoded, transformed images; an unreadable file gives ``ok=False`` (``on_bad_image=skip``)."""
-
-    def __init__(self, paths: Sequence[str | os.PathLike], transform, on_bad_image="skip"):
-        self.paths, self.transform, self.on_bad_image = list(paths), transform, on_bad_image
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i):
-        img = read_image(self.paths[i], self.on_bad_image)
-        if img is None:
-            return torch.zeros(3, 1, 1), False
-        return self.transform(img), True
-
-
-def _collate(batch):
-    """Stack the good images; a bad one (1x1 placeholder) is replaced by zeros of the right size."""
-    shape = next((x.shape for x, ok in batch if ok), (3, 1, 1))
-    xs = [x if ok else torch.zeros(shape) for x, ok in batch]
-    return torch.stack(xs), torch.tensor([ok for _, ok in batch])
-
-
-class Extractor(pl.LightningModule):
-    """``trainer.predict`` wrapper: Lightning picks the device; features always come out float32."""
-
-    def __init__(self, backbone: Backbone):
-        super().__init__()
-        self.backbone = backbone
-
-    def predict_step(self, batch, batch_idx):
-        x, ok = batch
-        return self.backbone(x).float().cpu(), ok.cpu()
-
-
 def extract(
     backbone: Backbone,
-    dataset: Dataset,
+    images: ImageFiles,
     trainer: pl.Trainer,
     batch_size: int = 50,
     num_workers: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Run the (eval-mode) backbone over ``dataset``: (features [n, dim], ok mask [n])."""
-    if len(dataset) == 0:
+    """Run the (eval-mode) backbone over ``images``: (features [n, dim], ok mask [n])."""
+    if len(images) == 0:
         return np.zeros((0, backbone.dim), np.float32), np.zeros(0, bool)
     loader = DataLoader(
-        dataset,
+        images,
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,
-        collate_fn=_collate,
-        persistent_workers=False,
+        collate_fn=collate_images,
     )
     backbone.eval()
-    out = trainer.predict(Extractor(backbone), loader)
+    out = trainer.predict(FeatureExtractor(backbone), loader)
     feats = torch.cat([f for f, _ in out]).numpy()
     ok = torch.cat([o for _, o in out]).numpy().astype(bool)
     return feats, ok
@@ -229,6 +196,11 @@ def digests(paths: Sequence[Path], on_bad_image: str = "skip") -> list[str | Non
     return out
 
 
+def view_seed(digest: str, view: int) -> int:
+    """The seed of random view ``view`` of an image: a fixed function of its content."""
+    return int(digest[:8], 16) * 1009 + int(view)
+
+
 def cached_features(
     paths: Sequence[Path],
     cache: FeatureCache | None,
@@ -238,35 +210,37 @@ def cached_features(
     batch_size: int = 50,
     num_workers: int = 0,
     on_bad_image: str = "skip",
+    view: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Features of ``paths`` (cache hits read, misses computed and added): (feats, ok, stats).
 
-    ``ok[i]`` is False for an unreadable image (its row is zero and must be dropped).
+    ``view=k``: features of view k of each image under the random ``transform``, seeded by (file
+    content, k) - a fixed function of the image, so cacheable. ``ok[i]`` is False for an
+    unreadable image (its row is zero and must be dropped).
     """
     paths = [Path(p) for p in paths]
     digs = digests(paths, on_bad_image)
     feats = np.zeros((len(paths), backbone.dim), np.float32)
     ok = np.array([d is not None for d in digs])
     found = np.zeros(len(paths), bool)
-    keys = (
-        [feature_key(d, cache.weights, cache.transform) if d else b"" for d in digs]
-        if cache
-        else []
-    )
+    keys = []
     if cache is not None:
+        keys = [
+            feature_key(d, cache.weights, cache.transform, view or 0) if d else b"" for d in digs
+        ]
         readable = np.flatnonzero(ok)
         got, hit = cache.get([keys[i] for i in readable])
         feats[readable[hit]] = got[hit]
         found[readable[hit]] = True
     todo = np.flatnonzero(ok & ~found)
     if len(todo):
-        new, new_ok = extract(
-            backbone,
-            ImageFiles([paths[i] for i in todo], transform, on_bad_image),
-            trainer_factory(),
-            batch_size,
-            num_workers,
+        images = ImageFiles(
+            [paths[i] for i in todo],
+            transform if view is None else SeededView(transform),
+            keys=None if view is None else [view_seed(digs[i], view) for i in todo],
+            on_bad_image=on_bad_image,
         )
+        new, new_ok = extract(backbone, images, trainer_factory(), batch_size, num_workers)
         feats[todo] = new
         ok[todo] = new_ok
         if cache is not None:
@@ -274,3 +248,67 @@ def cached_features(
             cache.put([keys[i] for i in good], feats[good])
     stats = {"hits": int(found.sum()), "computed": int(len(todo)), "bad": int((~ok).sum())}
     return feats, ok, stats
+
+
+class ScenarioFeatures:
+    """The features one classify job needs, loaded once and shared by its arms."""
+
+    def __init__(self, cfg: DictConfig, backbone: Backbone, weights: str, use_cache: bool):
+        c = cfg.classifier
+        self.cfg, self.backbone, self.weights = cfg, backbone, weights
+        self.transform, self.transform_desc = eval_transform(c.image_size, backbone)
+        self.cache_dir = c.cache_dir if use_cache else None
+        self.cache = self._cache(self.transform_desc)
+        self.feats: dict[Path, np.ndarray] = {}
+        self.bad: set[Path] = set()
+        self.stats = {"hits": 0, "computed": 0, "bad": 0}
+
+    def _cache(self, transform_desc: str) -> FeatureCache | None:
+        if self.cache_dir is None:
+            return None
+        return FeatureCache(self.cache_dir, self.weights, transform_desc, self.backbone.dim)
+
+    def trainer(self) -> pl.Trainer:
+        return make_trainer(
+            self.cfg, "classify", logger=False, devices=1, strategy="auto", precision="32-true",
+            enable_model_summary=False, enable_checkpointing=False,
+        )  # fmt: skip
+
+    def _features(self, paths, cache, transform, view=None):
+        c = self.cfg.classifier
+        feats, ok, stats = cached_features(
+            paths, cache, self.backbone, transform, self.trainer, c.batch_size, c.num_workers,
+            self.cfg.data.on_bad_image, view,
+        )  # fmt: skip
+        for k in self.stats:
+            self.stats[k] += stats[k]
+        return feats, ok
+
+    def load(self, paths: list[Path]) -> None:
+        """Features of every path not loaded yet (one backbone pass over the cache misses)."""
+        todo = list(dict.fromkeys(p for p in paths if p not in self.feats and p not in self.bad))
+        if todo:
+            feats, ok = self._features(todo, self.cache, self.transform)
+            for i, p in enumerate(todo):
+                if ok[i]:
+                    self.feats[p] = feats[i]
+                else:
+                    self.bad.add(p)
+
+    def tensors(self, items) -> tuple[torch.Tensor, ...]:
+        """(features [N, dim], labels, ok) of loaded (path, label) items; bad images left out."""
+        keep = [(p, y) for p, y in items if p not in self.bad]
+        x = np.stack([self.feats[p] for p, _ in keep]) if keep else np.zeros((0, self.backbone.dim))
+        y = torch.tensor([y for _, y in keep], dtype=torch.long)
+        return torch.from_numpy(x).float(), y, torch.ones(len(keep), dtype=torch.bool)
+
+    def views(self, items, transform, desc: str, count: int) -> tuple[torch.Tensor, ...]:
+        """``count`` cached random views of each (path, label) item: (features [N, count, dim],
+        labels, ok); an image unreadable in any view is left out."""
+        items = [(p, y) for p, y in items if p not in self.bad]
+        cache, paths = self._cache(desc), [p for p, _ in items]
+        views = [self._features(paths, cache, transform, view=k) for k in range(count)]
+        ok = np.logical_and.reduce([v_ok for _, v_ok in views]) if views else np.zeros(0, bool)
+        x = np.stack([f for f, _ in views], axis=1)[ok]
+        y = torch.tensor([y for (_, y), good in zip(items, ok, strict=True) if good])
+        return torch.from_numpy(x).float(), y, torch.ones(len(y), dtype=torch.bool)

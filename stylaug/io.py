@@ -104,3 +104,8 @@ def file_sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def file_digest(path: str | os.PathLike | None) -> str | None:
+    """A short content id of an optional input file (16 hex digits of sha256)."""
+    return None if path is None else file_sha256(path)[:16]

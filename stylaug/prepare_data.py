@@ -21,15 +21,13 @@ from tqdm import tqdm
 
 from stylaug.data import synthetic
 from stylaug.data.check import CACHE_NAME, bad_image_summary, check_images
-from stylaug.data.grid import image_grid, save_png
 from stylaug.data.images import check_on_bad_image, read_image
 from stylaug.data.index import CLASSES, DatasetIndex, index_path
 from stylaug.data.places365 import index_places365
+from stylaug.data.visual import SYNTHETIC_NOTE, write_grid
 from stylaug.io import atomic_path, atomic_write_json
 
 log = logging.getLogger(__name__)
-
-SYNTHETIC_NOTE = "synthetic procedural data: results on it are smoke results, never paper results"
 
 
 def _check_classes(classes) -> list[str]:
@@ -118,10 +116,7 @@ def write_samples(
             for r in index.paths("train", cls)[:per_class]
         ]
         rows.append((cls, [im for im in images if im is not None]))
-    title = f"{index.name} training samples" + (
-        " (SYNTHETIC: smoke data)" if index.name == "synthetic" else ""
-    )
-    return save_png(image_grid(rows, title=title), path)
+    return write_grid(rows, path, f"{index.name} training samples", index.name)
 
 
 def prepare_data(cfg: DictConfig) -> DatasetIndex:

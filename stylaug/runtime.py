@@ -8,6 +8,7 @@ from pathlib import Path
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
@@ -71,3 +72,11 @@ def make_trainer(
     return hydra.utils.instantiate(
         params, logger=logger, callbacks=list(callbacks), _convert_="all"
     )
+
+
+def device_for(cfg: DictConfig) -> torch.device:
+    """The device a command that runs its own loop (no Lightning trainer) should use."""
+    accelerator = cfg.trainer.get("accelerator", "auto")
+    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")

@@ -32,34 +32,26 @@ import hydra
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint
+from torch.utils.data import DataLoader
 
-from stylaug.data.grid import image_grid, save_png
+from stylaug.data.dataset import ImageFiles, SquareView, collate_images, square_tensor
 from stylaug.data.images import check_on_bad_image, load_rgb, read_image
 from stylaug.data.index import DatasetIndex, load_index
+from stylaug.data.pools import check_pool, checkpoint_path, list_id, list_seed, training_list
 from stylaug.data.scenarios import sample_scenario
+from stylaug.data.visual import data_notes, to_pil, write_grid
 from stylaug.identity import digest, node_settings
 from stylaug.io import atomic_path, atomic_write_json, file_sha256
 from stylaug.models.loss_net import default_layers
+from stylaug.models.stylizer import StylizerCheckpointError, load_stylizer, save_stylizer
+from stylaug.models.stylizer_training import StylizerTraining
 from stylaug.runtime import finish_logger, make_logger, make_trainer
-from stylaug.stylizer import (
-    StylizerCheckpointError,
-    StylizerData,
-    StylizerModule,
-    check_pool,
-    checkpoint_path,
-    list_id,
-    list_seed,
-    load_stylizer,
-    save_stylizer,
-    square_tensor,
-    training_list,
-)
 
 log = logging.getLogger(__name__)
 
-SYNTHETIC_NOTE = "trained on synthetic procedural data: a smoke result, never a paper result"
 LENGTH_KEYS = ("epochs", "max_steps", "min_steps")  # changing these continues training
 # stylizer.* keys that cannot change the trained network (everything else is part of its identity)
 RESULT_FREE_KEYS = (
@@ -221,24 +213,38 @@ def existing_settings_hash(path: Path) -> str | None:
         return None
 
 
-def build_module(cfg: DictConfig, plan: Plan) -> StylizerModule:
+def build_module(cfg: DictConfig, plan: Plan) -> StylizerTraining:
     """The Lightning module; builds the loss network, so missing weights stop us here."""
     s = cfg.stylizer
     styles = [square_tensor(load_rgb(p), s.image_size) for p in plan.styles]  # bad -> error now
-    return StylizerModule(
+    return StylizerTraining(
+        instantiate(cfg.model.transformer),
+        instantiate(cfg.model.loss_net, layers=plan.content_layers + plan.style_layers),
         styles,
         plan.blend,
-        residual_blocks=cfg.model.transformer.residual_blocks,
-        loss_arch=cfg.model.loss_net.arch,
-        loss_weights=cfg.model.loss_net.weights,
-        content_layers=plan.content_layers,
-        style_layers=plan.style_layers,
-        content_weight=s.content_weight,
-        style_weight=s.style_weight,
-        tv_weight=s.tv_weight,
-        lr=s.lr,
-        channels_last=s.channels_last,
-        preserve_color=s.preserve_color,
+        plan.content_layers,
+        plan.style_layers,
+        **{key: s[key] for key in StylizerTraining.HYPERPARAMETERS},
+    )
+
+
+def train_loader(cfg: DictConfig, index: DatasetIndex, plan: Plan) -> DataLoader:
+    """The stylizer's training images, shuffled, in full batches (instance-norm statistics and the
+    loss scale assume full batches)."""
+    s, workers = cfg.stylizer, int(cfg.data.num_workers)
+    images = ImageFiles(
+        [index.abspath(r) for r in plan.images],
+        SquareView(s.image_size),
+        on_bad_image=cfg.data.on_bad_image,
+    )
+    return DataLoader(
+        images,
+        batch_size=int(s.batch_size),
+        shuffle=True,
+        drop_last=True,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        collate_fn=collate_images,
     )
 
 
@@ -270,13 +276,7 @@ def train_stylizer(cfg: DictConfig) -> Path:
         cls, plan.id, s.pool, len(plan.images), plan.steps,
         ", ".join(str(p) for p in plan.styles), module.loss_net.weights,
     )  # fmt: skip
-    data = StylizerData(
-        [index.abspath(r) for r in plan.images],
-        s.image_size,
-        s.batch_size,
-        cfg.data.num_workers,
-        cfg.data.on_bad_image,
-    )
+    data = train_loader(cfg, index, plan)
     logger = make_logger(
         cfg,
         name=f"stylizer-{index.name}-{cls}-{plan.id}",
@@ -295,7 +295,7 @@ def train_stylizer(cfg: DictConfig) -> Path:
     return plan.out
 
 
-def fit(cfg, plan: Plan, module: StylizerModule, data, probe: torch.Tensor, logger):
+def fit(cfg, plan: Plan, module: StylizerTraining, data, probe: torch.Tensor, logger):
     """Train (resuming a matching interrupted run); returns (steps, resumed, probe losses)."""
     s = cfg.stylizer
     stamp, last = plan.work / "settings.json", plan.work / "last.ckpt"
@@ -322,7 +322,7 @@ def fit(cfg, plan: Plan, module: StylizerModule, data, probe: torch.Tensor, logg
     start = module.probe(probe)  # the untrained network (same seed, same init)
     with warnings.catch_warnings():  # the frozen loss network is in eval mode on purpose
         warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
-        trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume else None)
+        trainer.fit(module, train_dataloaders=data, ckpt_path=str(last) if resume else None)
     if trainer.interrupted:
         raise RuntimeError(
             f"training of stylizer {plan.settings['class']}/{plan.id} was interrupted at step "
@@ -349,7 +349,7 @@ def write_checkpoint(cfg, index, plan: Plan, module, steps, resumed, probe, loss
         "pool": s.pool,
         "list_id": plan.id,
         "train_list": list(plan.images),
-        "note": SYNTHETIC_NOTE if index.name == "synthetic" else "",
+        "notes": data_notes(index.name, weights),
         "style_images": [
             {"path": str(p), "sha256": h}
             for p, h in zip(plan.styles, plan.settings["style_sha256"], strict=True)
@@ -373,12 +373,17 @@ def write_checkpoint(cfg, index, plan: Plan, module, steps, resumed, probe, loss
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     save_stylizer(plan.out, module.net, metadata)
-    samples = write_samples(
-        module,
-        probe,
-        [square_tensor(load_rgb(p), s.image_size) for p in plan.styles],
+    stylized = module.stylize(probe.to(module.device)).cpu()
+    rows = [
+        ("style", [to_pil(square_tensor(load_rgb(p), s.image_size)) for p in plan.styles]),
+        ("content", [to_pil(t) for t in probe]),
+        ("stylized", [to_pil(t) for t in stylized]),
+    ]
+    samples = write_grid(
+        rows,
         plan.out.with_name(f"{plan.id}_samples.png"),
-        f"stylizer {cls}/{plan.id} ({index.name}, pool={s.pool}, loss net {weights})",
+        f"stylizer {cls}/{plan.id} (pool={s.pool}, loss net {weights})",
+        index.name,
     )
     if logger and hasattr(logger, "log_image"):
         from PIL import Image
@@ -389,25 +394,8 @@ def write_checkpoint(cfg, index, plan: Plan, module, steps, resumed, probe, loss
         cls, plan.id, steps, len(probe), losses["initial"]["style"], losses["end"]["style"],
         plan.out,
     )  # fmt: skip
-    if index.name == "synthetic":
-        log.info(SYNTHETIC_NOTE)
-
-
-def to_pil(t: torch.Tensor):
-    from torchvision.transforms.functional import to_pil_image
-
-    return to_pil_image(t.clamp(0, 1).cpu())
-
-
-def write_samples(module: StylizerModule, probe, styles, path: Path, title: str) -> Path:
-    """content | stylized rows (and the style images), saved as PNG."""
-    stylized = module.stylize(probe.to(module.device)).cpu()
-    rows = [
-        ("style", [to_pil(t) for t in styles]),
-        ("content", [to_pil(t) for t in probe]),
-        ("stylized", [to_pil(t) for t in stylized]),
-    ]
-    return save_png(image_grid(rows, title=title), path)
+    for note in metadata["notes"]:
+        log.info(note)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train_stylizer")

@@ -8,15 +8,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import stylaug.augment as A  # noqa: E402
+import stylaug.manifest as M  # noqa: E402
 from tests.conftest import compose_cfg  # noqa: E402
 
 if __name__ == "__main__":
     delay = float(sys.argv[1])
-    write = A.write_image
+    write = M.write_image
 
     def slow_write(*args, **kwargs):
         time.sleep(delay)
         write(*args, **kwargs)
 
-    A.write_image = slow_write
+    M.write_image = slow_write
     A.augment(compose_cfg("augment", sys.argv[2:]))

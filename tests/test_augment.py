@@ -16,10 +16,11 @@ import torch
 from PIL import Image
 
 from stylaug.augment import MANIFEST, augment, output_format, plan_jobs, scenario_configs
+from stylaug.data.pools import checkpoint_path, list_id
 from stylaug.data.scenarios import sample_scenario
 from stylaug.io import read_jsonl
+from stylaug.models.stylizer import load_stylizer, save_stylizer, stylizer_hash
 from stylaug.models.transformer_net import TransformerNet
-from stylaug.stylizer import checkpoint_path, list_id, load_stylizer, save_stylizer, stylizer_hash
 from tests.conftest import TINY_DATASET, compose_cfg
 
 REPO = Path(__file__).resolve().parents[1]
@@ -152,8 +153,9 @@ def test_counts_manifest_and_sources(tiny_root, tiny_index, stylizer_dir, tmp_pa
 def test_view_one_is_the_mirrored_source(tiny_root, tiny_index, stylizer_dir, tmp_path):
     from PIL import ImageOps
 
+    from stylaug.data.dataset import square_tensor
     from stylaug.data.images import load_rgb
-    from stylaug.stylizer import square_tensor, stylize_batch
+    from stylaug.models.stylizer import stylize_batch
 
     out = tmp_path / "aug"
     augment(augment_cfg(tiny_root, stylizer_dir, out, "augment.scenarios=[scarce]",
@@ -311,8 +313,9 @@ def test_two_ddp_spawn_processes_write_every_image_exactly_once(tiny_root, styli
 
 
 def test_colour_preserving_post_process_is_applied(tiny_root, stylizer_dir, tmp_path):
+    from stylaug.data.dataset import square_tensor
     from stylaug.data.images import load_rgb
-    from stylaug.stylizer import square_tensor, stylize_batch
+    from stylaug.models.stylizer import stylize_batch
 
     out = tmp_path / "aug"
     cfg = augment_cfg(tiny_root, stylizer_dir, out, "augment.scenarios=[scarce]",

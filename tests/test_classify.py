@@ -9,9 +9,9 @@ from PIL import Image, ImageEnhance
 
 from stylaug.classify import classify
 from stylaug.data.index import load_index
+from stylaug.data.pools import LEAK_NOTE, list_id, training_list
 from stylaug.data.scenarios import apply_view, sample_scenario
 from stylaug.io import read_jsonl
-from stylaug.stylizer import LEAK_NOTE, list_id, training_list
 from tests.conftest import TINY_DATASET, compose_cfg
 
 FAST = [
@@ -227,7 +227,7 @@ def test_multirun_cli_one_row_per_job_and_arm(tiny_root, aug_dir, tmp_path):
 
 
 def test_epoch_shuffle_depends_on_seed_and_epoch_only():
-    from stylaug.classify import EpochShuffle
+    from stylaug.models.linear_head import EpochShuffle
 
     s = EpochShuffle(50, seed=3)
     first = list(s)

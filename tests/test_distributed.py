@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from stylaug.stylizer import load_stylizer
+from stylaug.models.stylizer import load_stylizer
 from tests.conftest import TINY_DATASET
 
 REPO = Path(__file__).resolve().parents[1]

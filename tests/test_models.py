@@ -128,11 +128,13 @@ def test_colour_transfer_works_with_autograd_after_an_inference_mode_import():
 def test_transformer_output_is_in_the_reference_networks_scale():
     """One Adam step at the reference's lr must move a [0, 1] output as little as the reference
     moves its 0-255 output relative to the image (~0.004), not 255x more (1.08 before the fix)."""
-    from stylaug.stylizer import StylizerModule
+    from stylaug.models.stylizer_training import StylizerTraining
 
     torch.manual_seed(0)
-    module = StylizerModule(
-        [torch.rand(3, 64, 64)], [1.0], loss_weights="random", style_layers=["relu1_2", "relu2_2"]
+    layers = ["relu1_2", "relu2_2"]
+    loss_net = LossNetwork(layers, "vgg16", "random")
+    module = StylizerTraining(
+        TransformerNet(), loss_net, [torch.rand(3, 64, 64)], [1.0], ["relu2_2"], layers
     )
     x = torch.rand(4, 3, 64, 64)
     optimizer = torch.optim.Adam(module.net.parameters(), lr=1e-3)

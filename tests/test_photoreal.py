@@ -10,6 +10,7 @@ from PIL import Image
 
 from stylaug import gatys, photoreal, segmentation
 from stylaug import stylize as st
+from stylaug.data.visual import to_tensor
 from stylaug.models.loss_net import LossNetwork, gram_matrix, style_loss
 from stylaug.models.weights import PretrainedWeightsMissing
 from tests.conftest import compose_cfg
@@ -260,14 +261,14 @@ def run(root, name, *extra):
         root,
     )
     st.stylize(cfg)
-    return st.to_tensor(Image.open(root / name).convert("RGB")), json.loads(
+    return to_tensor(Image.open(root / name).convert("RGB")), json.loads(
         (root / name).with_suffix(".history.json").read_text()
     )
 
 
 def test_each_option_lowers_its_own_loss_term(images):
     plain, _ = run(images, "plain.png")
-    content = st.to_tensor(Image.open(images / "content.png").convert("RGB"))
+    content = to_tensor(Image.open(images / "content.png").convert("RGB"))
 
     out, record = run(images, "photoreal.png", "photoreal_weight=1e-3", "photoreal.epsilon=1e-4")
     assert "photoreal" in record["history"][0] and record["laplacian"]["megabytes"] > 0

@@ -8,18 +8,11 @@ import re
 
 import pytest
 
-from stylaug.report import (
-    CLASS_POOL_WARNING,
-    COLUMNS,
-    EFFICIENTNET_TAG,
-    csv_rows,
-    label,
-    plot,
-    print_summary,
-    report,
-    summarize,
-)
+from stylaug.plots import plot
+from stylaug.report import report
 from stylaug.stats import classification_metrics, mcnemar, mean_ci, paired_difference
+from stylaug.summary import CLASS_POOL_WARNING, EFFICIENTNET_TAG, label, summarize
+from stylaug.tables import COLUMNS, csv_rows, print_summary
 from tests.conftest import compose_cfg
 
 

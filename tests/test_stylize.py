@@ -8,9 +8,11 @@ import torch
 from PIL import Image
 
 from stylaug import stylize as st
+from stylaug import stylize_gatys, stylize_johnson
+from stylaug.data.visual import to_tensor
 from stylaug.models.color import rgb_to_yiq
+from stylaug.models.stylizer import StylizerCheckpointError, save_stylizer
 from stylaug.models.transformer_net import TransformerNet
-from stylaug.stylizer import StylizerCheckpointError, save_stylizer
 from tests.conftest import compose_cfg
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -77,8 +79,10 @@ def test_a_rerun_with_the_same_settings_skips_and_other_settings_rerun(
 ):
     st.stylize(gatys_cfg(tmp_path, images))
     calls = []
-    real = st.run_gatys
-    monkeypatch.setattr(st, "run_gatys", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = stylize_gatys.run_gatys
+    monkeypatch.setattr(
+        stylize_gatys, "run_gatys", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
     st.stylize(gatys_cfg(tmp_path, images))
     assert calls == []
     st.stylize(gatys_cfg(tmp_path, images, "gatys.style_weight=10"))
@@ -87,13 +91,13 @@ def test_a_rerun_with_the_same_settings_skips_and_other_settings_rerun(
 
 def test_colour_preservation_keeps_the_content_chroma(tmp_path, images):
     st.stylize(gatys_cfg(tmp_path, images, "preserve_color=true", "gatys.style_weight=1e8"))
-    out = st.to_tensor(Image.open(tmp_path / "out.png").convert("RGB"))
-    content = st.to_tensor(Image.open(images["content"]).convert("RGB"))
+    out = to_tensor(Image.open(tmp_path / "out.png").convert("RGB"))
+    content = to_tensor(Image.open(images["content"]).convert("RGB"))
     yiq_out, yiq_content = rgb_to_yiq(out), rgb_to_yiq(content)
     assert (yiq_out[:, 1:] - yiq_content[:, 1:]).abs().mean() < 0.01  # chroma kept (8-bit rounding)
     assert (yiq_out[:, :1] - yiq_content[:, :1]).abs().mean() > 0.01  # luminance stylized
     st.stylize(gatys_cfg(tmp_path, images, "gatys.style_weight=1e8"))
-    plain = rgb_to_yiq(st.to_tensor(Image.open(tmp_path / "out.png").convert("RGB")))
+    plain = rgb_to_yiq(to_tensor(Image.open(tmp_path / "out.png").convert("RGB")))
     assert (plain[:, 1:] - yiq_content[:, 1:]).abs().mean() > 0.01  # without it chroma changes
 
 
@@ -118,8 +122,8 @@ def test_mask_limits_the_style_and_is_checked(tmp_path, images):
     st.stylize(
         gatys_cfg(tmp_path, images, f"mask={tmp_path / 'mask.png'}", "gatys.style_weight=1e8")
     )
-    out = st.to_tensor(Image.open(tmp_path / "out.png").convert("RGB"))
-    content = st.to_tensor(Image.open(images["content"]).convert("RGB"))
+    out = to_tensor(Image.open(tmp_path / "out.png").convert("RGB"))
+    content = to_tensor(Image.open(images["content"]).convert("RGB"))
     change = (out - content).abs().mean(dim=(0, 1, 2))
     assert change[16:].mean() > change[:16].mean()  # the masked half moved more
 
@@ -154,7 +158,9 @@ def test_compare_writes_one_grid_with_content_style_and_each_variant(tmp_path, i
 
 
 def test_bad_inputs_fail_clearly_before_any_work(tmp_path, images, monkeypatch):
-    monkeypatch.setattr(st, "run_gatys", lambda *a, **k: pytest.fail("optimised despite bad input"))
+    monkeypatch.setattr(
+        stylize_gatys, "run_gatys", lambda *a, **k: pytest.fail("optimised despite bad input")
+    )
     with pytest.raises(ValueError, match="content=.*missing.png.*does not exist"):
         st.stylize(gatys_cfg(tmp_path, images, f"content={tmp_path / 'missing.png'}"))
     (tmp_path / "broken.png").write_bytes(b"not an image")
@@ -219,9 +225,9 @@ def test_johnson_on_a_folder_writes_one_output_per_input(tmp_path, checkpoint, m
     assert [p.name for p in result["skipped"]] == ["broken.png"]
     # a rerun skips finished outputs
     seen = []
-    real = st.stylize_batch
+    real = stylize_johnson.stylize_batch
     monkeypatch.setattr(
-        st, "stylize_batch", lambda net, x, p: seen.append(len(x)) or real(net, x, p)
+        stylize_johnson, "stylize_batch", lambda net, x, p: seen.append(len(x)) or real(net, x, p)
     )
     st.stylize(johnson_cfg(tmp_path, checkpoint, src))
     assert seen == []

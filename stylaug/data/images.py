@@ -163,3 +163,41 @@ def read_image(path: str | os.PathLike, on_bad_image: str = "skip") -> Image.Ima
             raise
         log.warning("skipping unreadable image %s: %s", err.path, err.reason)
         return None
+
+
+def fit_size(size: tuple[int, int], long_side: int | None) -> tuple[int, int]:
+    """(W, H) scaled so that the longer side is ``long_side`` (None: unchanged)."""
+    w, h = size
+    if not long_side:
+        return w, h
+    scale = long_side / max(w, h)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def load_mask(path, size_hw: tuple[int, int], key: str = "mask"):
+    """A grayscale mask (white = selected) as a (1, 1, H, W) float tensor in [0, 1] at ``size_hw``.
+
+    A mask of another size is resized when its aspect ratio matches the image's (within 2%);
+    a different aspect ratio would shift the region, so that is an error instead.
+    """
+    import torch
+
+    try:
+        img = load_rgb(path).convert("L")
+    except ValueError as err:
+        raise ValueError(f"{key}={path}: {err}") from None
+    h, w = size_hw
+    if img.size != (w, h):
+        mw, mh = img.size
+        if abs(mw / mh - w / h) > 0.02 * (w / h):
+            raise ValueError(
+                f"{key}={path} is {mw}x{mh} but the image it masks is {w}x{h} (after resizing): "
+                f"the aspect ratios differ, so resizing would move the region. Make a mask with "
+                f"the image's aspect ratio (or exactly its size)."
+            )
+        log.info("resizing %s %s from %dx%d to %dx%d", key, path, mw, mh, w, h)
+        img = img.resize((w, h), Image.BILINEAR)
+    mask = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)[None, None]
+    if float(mask.max()) <= 0:
+        raise ValueError(f"{key}={path} is all black: it selects no region to stylize")
+    return mask

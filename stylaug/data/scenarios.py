@@ -28,12 +28,15 @@ from PIL import Image, ImageOps
 
 from stylaug.data.index import DatasetIndex
 
-# What view k of a stylization source is: the image itself, then its horizontal mirror.
-VIEWS = {0: lambda img: img, 1: ImageOps.mirror}
+VIEWS = 2  # view 0 of a stylization source is the image itself, view 1 its horizontal mirror
 
 
 def apply_view(img: Image.Image, view: int) -> Image.Image:
-    return VIEWS[int(view)](img)
+    if int(view) == 0:
+        return img
+    if int(view) == 1:
+        return ImageOps.mirror(img)
+    raise ValueError(f"view {view} of a stylization source is not defined (0: as is, 1: mirrored)")
 
 
 @dataclass
@@ -84,7 +87,7 @@ def _per_class(value, cls: str, key: str, scenario: str) -> int:
 def sample_scenario(index: DatasetIndex, scenario_cfg, seed: int) -> ScenarioSplit:
     name = scenario_cfg.name
     scale = float(scenario_cfg.get("scale", 1.0))
-    max_views = len(VIEWS)
+    max_views = VIEWS
     train, val, test, augment = {}, {}, {}, {}
     for cls in index.classes:
         pool = index.paths("train", cls)

@@ -1,0 +1,159 @@
+"""An augmented set on disk: its images, its ``manifest.jsonl``, and how the two are kept in step.
+
+Each stylized image is written to a temp name and renamed, then its manifest line is appended, so
+after a crash or SIGKILL the files with a line are exactly the finished images. ``reconcile``
+restores that invariant (drops stale, duplicate and torn lines, deletes orphans) before a rerun
+resumes; ``ManifestWriter`` is the ``trainer.predict`` callback that writes on a thread pool, off
+the critical path.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from pytorch_lightning.callbacks import BasePredictionWriter
+from tqdm import tqdm
+
+from stylaug.io import append_jsonl, atomic_path, atomic_write_text, read_jsonl
+from stylaug.models.stylizing_predictor import SCORE_KEYS
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.jsonl"
+FORMATS = {"png": ("PNG", "png"), "jpeg": ("JPEG", "jpg")}
+
+
+def write_image(path: Path, array: np.ndarray, fmt: str, quality: int) -> None:
+    """Encode and write one image atomically (temp name + rename). PNG at zlib level 1: the same
+    pixels for a fraction of level 6's CPU, which would otherwise be taken from the network."""
+    options = {"quality": quality} if fmt == "jpeg" else {"compress_level": 1}
+    with atomic_path(path) as tmp:
+        Image.fromarray(array).save(tmp, format=FORMATS[fmt][0], **options)
+
+
+def reconcile(out_dir: Path, wanted: dict[str, dict]) -> dict[str, dict]:
+    """Make the manifest and the files agree, for the stylizers in ``wanted`` ({stylizer id:
+    {class, stylizer, settings}}): keep rows whose file exists and whose stylizer and settings are
+    current (one per output), delete files without a row (a killed run's orphans and temp files).
+    Returns the kept rows by output. Rows of other stylizers are left alone."""
+    manifest = out_dir / MANIFEST
+    rows = read_jsonl(manifest)
+    keep: dict[str, dict] = {}
+    for row in rows:
+        current = wanted.get(row.get("stylizer_id"))
+        if current is not None and (
+            row.get("stylizer") != current["stylizer"]
+            or row.get("settings") != current["settings"]
+            or not (out_dir / row["output"]).is_file()
+        ):
+            continue
+        keep[row["output"]] = row  # a repeated output: the last line wins
+    torn = (
+        manifest.is_file() and manifest.stat().st_size and not manifest.read_bytes().endswith(b"\n")
+    )
+    if len(keep) != len(rows) or torn:  # a torn last line (killed mid-append) must go too
+        dropped = len(rows) - len(keep) + bool(torn)
+        log.info("manifest: dropped %d stale, duplicate or torn lines", dropped)
+        atomic_write_text(
+            manifest, "".join(json.dumps(r, sort_keys=True) + "\n" for r in keep.values())
+        )
+    removed = 0
+    for sid, current in wanted.items():
+        folder = out_dir / current["class"] / sid
+        for f in folder.iterdir() if folder.is_dir() else ():
+            if f.is_file() and f"{current['class']}/{sid}/{f.name}" not in keep:
+                f.unlink()
+                removed += 1
+    if removed:
+        log.info("removed %d files without a manifest line (from an interrupted run)", removed)
+    return keep
+
+
+def quality_of(rows: list[dict]) -> dict:
+    """Mean content score and Gram-distance ratio (the stylized images' mean distance to the style
+    over their sources') of manifest rows; None where they were made without scores."""
+    scored = [r for r in rows if "content_score" in r]
+    if not scored:
+        return {"images": len(rows), "content_score": None, "gram_ratio": None}
+    source = float(np.mean([r["source_gram_distance"] for r in scored]))
+    ratio = float(np.mean([r["gram_distance"] for r in scored])) / source if source > 0 else None
+    return {
+        "images": len(rows),
+        "content_score": round(float(np.mean([r["content_score"] for r in scored])), 4),
+        "gram_ratio": None if ratio is None else round(ratio, 4),
+    }
+
+
+class ManifestWriter(BasePredictionWriter):
+    """Encodes and writes each stylized image on a thread pool, then appends its manifest line.
+
+    ``jobs[i]`` describes dataset item i (Lightning passes each batch's dataset indices). At most
+    ``max_pending`` images wait in memory, so memory does not grow with the run length.
+    """
+
+    def __init__(self, jobs, out_dir, quality, row_extra: dict, threads=2, max_pending=64):
+        super().__init__(write_interval="batch")
+        self.jobs, self.out_dir, self.quality = jobs, Path(out_dir), int(quality)
+        self.row_extra = row_extra  # stylizer id -> extra manifest keys (hash, settings, ...)
+        self.threads, self.max_pending = int(threads), int(max_pending)
+        self.pool = self.pending = self.bar = None
+
+    def setup(self, trainer, pl_module, stage):
+        self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="augment-writer")
+        self.pending = collections.deque()
+        self.rank = trainer.global_rank
+        self.written = self.failed = 0
+
+    def on_predict_start(self, trainer, pl_module):
+        n = sum(1 for _ in range(trainer.global_rank, len(self.jobs), trainer.world_size))
+        self.bar = tqdm(
+            total=n, unit="img", desc=f"stylizing (rank {trainer.global_rank})", smoothing=0.1
+        )
+
+    def write_one(self, i: int, array: np.ndarray, scores: list[float]) -> None:
+        job = self.jobs[i]
+        write_image(self.out_dir / job.output, array, job.format, self.quality)
+        row = {
+            "source": job.source,
+            "view": job.view,
+            "class": job.cls,
+            "stylizer_id": job.stylizer,
+            "format": job.format,
+            "output": job.output,
+            **self.row_extra[job.stylizer],
+            "rank": self.rank,
+        }
+        if not np.isnan(scores[0]):
+            row.update(zip(SCORE_KEYS, (round(float(v), 6) for v in scores), strict=True))
+        append_jsonl(self.out_dir / MANIFEST, row)
+
+    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, *args):
+        images, scores = prediction
+        images, scores, ok = images.permute(0, 2, 3, 1).numpy(), scores.tolist(), batch[2]
+        for k, i in enumerate(batch_indices):
+            if ok[k]:
+                self.pending.append(self.pool.submit(self.write_one, i, images[k], scores[k]))
+            else:
+                log.warning("could not read %s: not stylized", self.jobs[i].source)
+                self.failed += 1
+        while len(self.pending) > self.max_pending:
+            self._finish_one()
+        self.bar.update(len(batch_indices))
+
+    def _finish_one(self):
+        self.pending.popleft().result()  # re-raises a writing error here, in the main thread
+        self.written += 1
+
+    def on_predict_end(self, trainer, pl_module):
+        while self.pending:
+            self._finish_one()
+        self.bar.close()
+        self.pool.shutdown()
+        trainer.strategy.barrier("augment-writer")  # every rank's files and lines are in place
+        log.info("rank %d wrote %d images (%d unreadable)", self.rank, self.written, self.failed)
