@@ -9,6 +9,7 @@ function of (image, VGG features) so every option is one more entry in a dict.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -65,7 +66,11 @@ def masked_style_loss(features, target_grams, layers, layer_weights=None, mask=N
     gradient from it): the style is transferred inside the region only.
     """
     return style_loss(
-        features, target_grams, layers, layer_weights, gram=lambda f: region_gram(f, mask)
+        features,
+        target_grams,
+        layers,
+        layer_weights,
+        gram=functools.partial(region_gram, mask=mask),
     )
 
 

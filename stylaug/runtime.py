@@ -56,9 +56,18 @@ def make_logger(
 
 
 def finish_logger(logger) -> None:
+    """End the job's run (so the next job does not reuse it), with one line saying where it is."""
     if logger and type(logger).__name__ == "WandbLogger":
         import wandb
 
+        run = wandb.run
+        if run is not None and run.settings.mode != "disabled":
+            offline = run.settings.mode == "offline"
+            where = Path(run.dir).parent
+            log.info(
+                "wandb: run %s %s%s", run.name, f"saved offline in {where}" if offline else run.url,
+                f" (upload: wandb sync {where})" if offline else "",
+            )  # fmt: skip
         wandb.finish()
 
 

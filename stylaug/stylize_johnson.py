@@ -85,17 +85,14 @@ def run(cfg: DictConfig) -> dict:
         raise ValueError(f"output={out_dir} looks like a file; method=johnson writes to a folder")
     net, meta = load_checkpoint(cfg.checkpoint)
     base, files = list_inputs(cfg.input, exclude=out_dir)
-    j = cfg.johnson
-    batch_size = int(j.batch_size)
-    if batch_size < 1:
-        raise ValueError(f"johnson.batch_size={batch_size} must be at least 1")
-    mask_path = cfg.get("mask")
+    if int(cfg.johnson.batch_size) < 1:
+        raise ValueError(f"johnson.batch_size={cfg.johnson.batch_size} must be at least 1")
     settings = {
         "method": "johnson",
         "checkpoint": stylizer_hash(cfg.checkpoint),
-        "image_size": j.image_size,
+        "image_size": cfg.johnson.image_size,
         "preserve_color": bool(cfg.preserve_color),
-        "mask": file_digest(mask_path),
+        "mask": file_digest(cfg.get("mask")),
     }
     stamp = out_dir / ".stylize.json"
     resume = stamp.exists() and json.loads(stamp.read_text()).get("settings") == settings
@@ -105,60 +102,65 @@ def run(cfg: DictConfig) -> dict:
         return out_dir / path.relative_to(base).with_suffix(".png")
 
     todo = [p for p in files if not (resume and target(p).exists())]
-    sizes, skipped = {}, []
-    for path in todo:  # headers only: group by size, find unreadable files early
-        try:
-            with Image.open(path) as img:
-                sizes[path] = fit_size(img.size, j.image_size)
-        except Exception:
-            if read_image(path, cfg.data.on_bad_image) is None:
-                skipped.append(path)
-    device = device_for(cfg)
-    net = net.to(device).eval()
-    masks: dict[tuple[int, int], torch.Tensor] = {}
-    if mask_path:
-        for w, h in set(sizes.values()):  # checked for every size before any stylization
-            masks[(w, h)] = load_mask(mask_path, (h, w)).to(device)
-    written = []
-    batches = _size_batches(sizes, batch_size)
-    with torch.inference_mode():
-        for batch in tqdm(batches, desc="stylizing", unit="batch", disable=not cfg.progress):
-            images, paths = [], []
-            for path in batch:
-                img = read_image(path, cfg.data.on_bad_image)
-                if img is None:
-                    skipped.append(path)
-                    continue
-                size = sizes[path]
-                images.append(
-                    to_tensor(img if img.size == size else img.resize(size, Image.BICUBIC))
-                )
-                paths.append(path)
-            if not images:
-                continue
-            x = torch.cat(images).to(device)
-            y = stylize_batch(net, x, cfg.preserve_color)
-            if mask_path:
-                m = masks[sizes[paths[0]]]
-                y = m * y + (1 - m) * x
-            for path, out in zip(paths, y, strict=True):
-                written.append(save_image(out[None], target(path)))
+    written, skipped = stylize_files(cfg, net, todo, target)
     log.info(
         "stylized %d images into %s (%d already done, %d unreadable skipped)",
-        len(written),
-        out_dir,
-        len(files) - len(todo),
-        len(skipped),
-    )
+        len(written), out_dir, len(files) - len(todo), len(skipped),
+    )  # fmt: skip
     if cfg.compare:
         shown = [p for p in files if target(p).exists()][:8]
         items = [(p.name, load_rgb(p)) for p in shown] + [
             (f"stylized {p.name}", load_rgb(target(p))) for p in shown
         ]
-        save_image(
-            comparison_grid(items, cell=128, title="inputs | stylized"), out_dir / "compare.png"
-        )
+        grid = comparison_grid(items, cell=128, title="inputs | stylized")
+        save_image(grid, out_dir / "compare.png")
     return {"output": out_dir, "written": written, "skipped": skipped}
+
+
+def stylize_files(cfg: DictConfig, net, files: list[Path], target) -> tuple[list, list]:
+    """Stylize ``files`` in batches of equal size, each into ``target(file)``: (written, skipped)."""
+    sizes, skipped = {}, []
+    for path in files:  # headers only: group by size, find unreadable files early
+        try:
+            with Image.open(path) as img:
+                sizes[path] = fit_size(img.size, cfg.johnson.image_size)
+        except Exception:
+            if read_image(path, cfg.data.on_bad_image) is None:
+                skipped.append(path)
+    device = device_for(cfg)
+    net = net.to(device).eval()
+    masks = {}
+    if cfg.get("mask"):
+        for w, h in set(sizes.values()):  # checked for every size before any stylization
+            masks[(w, h)] = load_mask(cfg.mask, (h, w)).to(device)
+    written = []
+    batches = _size_batches(sizes, int(cfg.johnson.batch_size))
+    with torch.inference_mode():
+        for batch in tqdm(batches, desc="stylizing", unit="batch", disable=not cfg.progress):
+            x, paths = read_batch(batch, sizes, cfg.data.on_bad_image, skipped)
+            if not paths:
+                continue
+            x = x.to(device)
+            y = stylize_batch(net, x, cfg.preserve_color)
+            if masks:
+                m = masks[sizes[paths[0]]]
+                y = m * y + (1 - m) * x
+            written += [save_image(out[None], target(p)) for p, out in zip(paths, y, strict=True)]
+    return written, skipped
+
+
+def read_batch(batch: list[Path], sizes: dict, on_bad_image: str, skipped: list):
+    """(images (N, 3, H, W) at their planned size, their paths); unreadable ones go to skipped."""
+    images, paths = [], []
+    for path in batch:
+        img = read_image(path, on_bad_image)
+        if img is None:
+            skipped.append(path)
+            continue
+        size = sizes[path]
+        images.append(to_tensor(img if img.size == size else img.resize(size, Image.BICUBIC)))
+        paths.append(path)
+    return (torch.cat(images) if images else None), paths
 
 
 def _jsonable(value):

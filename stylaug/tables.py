@@ -97,12 +97,15 @@ def _fmt_minority(s: dict) -> str:
     )
 
 
+def _num3(x) -> str:
+    return "—" if x is None else f"{x:.3f}"
+
+
 def _fmt_quality(q: dict | None) -> str:
     if not q:
         return ""
-    num = lambda x: "—" if x is None else f"{x:.3f}"  # noqa: E731
     return "; ".join(
-        f"{c}: content {num(v['content_score'])}, gram {num(v['gram_ratio'])}, "
+        f"{c}: content {_num3(v['content_score'])}, gram {_num3(v['gram_ratio'])}, "
         f"images {'—' if v['images'] is None else format(v['images'], 'g')}"
         for c, v in sorted(q.items())
     )
@@ -157,7 +160,6 @@ def quality_table(summary: list[dict]) -> str:
     )
     if not any(s["style_quality"] for s in styled):
         return text + "Not recorded in these result rows.\n"
-    num = lambda x: "—" if x is None else f"{x:.3f}"  # noqa: E731
     for source in dict.fromkeys(s["source"] for s in styled):
         lines = [s for s in styled if s["source"] == source]
         classes = list(dict.fromkeys(c for s in lines for c in s["style_quality"] or {}))
@@ -168,7 +170,7 @@ def quality_table(summary: list[dict]) -> str:
             cells = [
                 "not recorded"
                 if c not in q
-                else f"{num(q[c]['content_score'])} / {num(q[c]['gram_ratio'])} ("
+                else f"{_num3(q[c]['content_score'])} / {_num3(q[c]['gram_ratio'])} ("
                 + ("—" if q[c]["images"] is None else format(q[c]["images"], "g"))
                 + ")"
                 for c in classes

@@ -24,11 +24,29 @@ def test_paths_default_to_the_current_directory():
     assert cfg.paths.results_dir == "./results"
 
 
-def test_demo_preset_sizes_stages_and_uses_random_init_networks():
+def test_demo_preset_uses_the_offline_pretrained_network_for_both_roles():
     cfg = compose_cfg("classify", ["experiment=demo"])
     assert cfg.dataset.image_size == 64
-    assert cfg.model.backbone.weights == "random" and cfg.model.loss_net.weights == "random"
-    assert cfg.trainer.accelerator == "cpu"
+    for net in (cfg.model.backbone, cfg.model.loss_net):
+        assert (net.arch, net.weights) == ("efficientnet_lite0", "imagenet")
+    assert cfg.trainer.accelerator == "cpu" and cfg.stylizer.pool == "scenario"
+
+
+@pytest.mark.parametrize("experiment", [None, "demo", "paper"])
+def test_a_preset_sets_only_nodes_of_commands_that_read_them(experiment):
+    extra = [f"experiment={experiment}"] if experiment else []
+    for name in PRIMARY_CONFIGS:
+        cfg = compose_cfg(name, REQUIRED.get(name, []) + extra)
+        own = {"gatys", "johnson", "segmentation", "photoreal"} & set(cfg)
+        assert own == (set() if name != "stylize" else {"gatys", "johnson", "segmentation",
+                                                         "photoreal"}), name  # fmt: skip
+        assert ("pipeline" in cfg) == (name == "pipeline")
+
+
+def test_paper_preset_reproduces_the_paper_protocol():
+    cfg = compose_cfg("classify", ["experiment=paper"])
+    assert cfg.stylizer.pool == "class" and cfg.stylizer.min_steps == 0
+    assert (cfg.model.loss_net.arch, cfg.model.backbone.arch) == ("vgg16", "resnet18")
 
 
 @pytest.mark.parametrize("scenario", ["balanced", "biased_case1", "biased_case2", "scarce"])

@@ -229,7 +229,10 @@ def test_label_images_must_have_flat_colours(tmp_path):
 
 
 FAST = [
-    "experiment=demo",
+    "trainer=cpu",
+    "model.loss_net.weights=random",  # VGG16, random init: a smoke test of the machinery
+    "segmentation.arch=lraspp_mobilenet_v3_large",
+    "segmentation.weights=random",
     "logger=none",
     "progress=false",
     "gatys.image_size=32",

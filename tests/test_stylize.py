@@ -19,7 +19,10 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 FAST = [
-    "experiment=demo",
+    "trainer=cpu",
+    "model.loss_net.weights=random",  # VGG16, random init: a smoke test of the machinery
+    "segmentation.arch=lraspp_mobilenet_v3_large",
+    "segmentation.weights=random",
     "logger=none",
     "progress=false",
     "gatys.image_size=32",

@@ -91,10 +91,32 @@ def check_images(
     or ``EmptyClassError`` (a class left with no images in a split).
     """
     check_on_bad_image(on_bad_image)
-    cache_path = Path(cache_path)
     root = Path(index.root).resolve()
-    cached = _load_cache(cache_path, str(root))
     rels = sorted({r for per in index.files.values() for v in per.values() for r in v})
+    verdicts = _verdicts(root, rels, Path(cache_path))
+    bad, files = [], {}
+    for split, per_class in index.files.items():
+        files[split] = {}
+        for cls, paths in per_class.items():
+            files[split][cls] = [r for r in paths if verdicts[r] is None]
+            bad += [
+                {"path": r, "reason": verdicts[r], "split": split, "class": cls}
+                for r in paths
+                if verdicts[r] is not None
+            ]
+    bad.sort(key=lambda b: b["path"])
+    if bad and on_bad_image == "error":
+        raise UnreadableImagesError(root, bad, cache_path)
+    _check_no_class_is_empty(files, bad, root)
+    meta = dict(index.meta)
+    meta.update(bad_images=bad, bad_image_count=len(bad), checked_images=len(rels))
+    return DatasetIndex(index.name, index.root, list(index.classes), files, meta)
+
+
+def _verdicts(root: Path, rels: list[str], cache_path: Path) -> dict[str, str | None]:
+    """Per file: None (readable) or why not. Cached verdicts of unchanged files are re-used; the
+    cache is saved now and then during a long check, so an interrupted check resumes."""
+    cached = _load_cache(cache_path, str(root))
     verdicts: dict[str, str | None] = {}
     entries: dict[str, dict] = {}  # what the cache will hold: this index's files that exist
     todo: list[tuple[str, int, int]] = []
@@ -130,44 +152,27 @@ def check_images(
     save()  # also drops entries of files no longer indexed
     log.info(
         "checked %d images under %s: %d decoded now, %d verdicts re-used from %s",
-        len(rels),
-        root,
-        len(todo),
-        len(rels) - len(todo),
-        cache_path,
-    )
+        len(rels), root, len(todo), len(rels) - len(todo), cache_path,
+    )  # fmt: skip
+    return verdicts
 
-    bad, files = [], {}
-    for split, per_class in index.files.items():
-        files[split] = {}
-        for cls, paths in per_class.items():
-            files[split][cls] = [r for r in paths if verdicts[r] is None]
-            bad += [
-                {"path": r, "reason": verdicts[r], "split": split, "class": cls}
-                for r in paths
-                if verdicts[r] is not None
-            ]
-    bad.sort(key=lambda b: b["path"])
-    if bad and on_bad_image == "error":
-        raise UnreadableImagesError(root, bad, cache_path)
+
+def _check_no_class_is_empty(files: dict, bad: list[dict], root: Path) -> None:
     for split, per_class in files.items():
         for cls, paths in per_class.items():
-            if not paths:
-                lost = [b for b in bad if b["split"] == split and b["class"] == cls]
-                shown = "; ".join(f"{b['path']}: {b['reason']}" for b in lost[:SHOWN])
-                why = (
-                    f"all {len(lost)} of its files are unreadable ({shown})"
-                    if lost
-                    else "none are listed"
-                )
-                raise EmptyClassError(
-                    f"class {cls} has no readable {split} images under {root}: {why}. Replace the "
-                    "unreadable files with readable images (or add images) and rerun "
-                    "prepare_data."
-                )
-    meta = dict(index.meta)
-    meta.update(bad_images=bad, bad_image_count=len(bad), checked_images=len(rels))
-    return DatasetIndex(index.name, index.root, list(index.classes), files, meta)
+            if paths:
+                continue
+            lost = [b for b in bad if b["split"] == split and b["class"] == cls]
+            shown = "; ".join(f"{b['path']}: {b['reason']}" for b in lost[:SHOWN])
+            why = (
+                f"all {len(lost)} of its files are unreadable ({shown})"
+                if lost
+                else "none are listed"
+            )
+            raise EmptyClassError(
+                f"class {cls} has no readable {split} images under {root}: {why}. Replace the "
+                "unreadable files with readable images (or add images) and rerun prepare_data."
+            )
 
 
 def bad_image_summary(index: DatasetIndex, where: str | Path) -> str | None:
