@@ -50,49 +50,65 @@ def stylizer_jobs(cfg: DictConfig, p: DictConfig, seeds: list[int]) -> list[tupl
     ]
 
 
-def run_pipeline(cfg: DictConfig, overrides=()) -> str:
-    """Run the stages listed in ``cfg.pipeline.stages``; return the report table (Markdown).
+def run_stage(name: str, cfg: DictConfig, overrides=()):
+    """Run one stage of the study with the pipeline's settings; return what the stage returns
+    (prepare_data: the index, train_stylizer: the checkpoint paths, augment: its summary,
+    classify: the new result rows, report: the Markdown).
 
     Needs an initialised Hydra (``hydra.main``, or the compose API's ``initialize_config_dir``):
-    each stage's config is composed from that stage's own primary config.
+    the stage's config is composed from that stage's own primary config.
     """
+    p = cfg.pipeline
+    base = stage_overrides(overrides)
+    seeds = [int(s) for s in (p.seeds or cfg.augment.seeds or [cfg.seed])]
+
+    def stage_cfg(command: str, *extra: str) -> DictConfig:
+        return compose(config_name=command, overrides=base + list(extra))
+
+    if name == "prepare_data":
+        return prepare_data(stage_cfg("prepare_data"))
+    if name == "train_stylizer":
+        return [
+            train_stylizer(stage_cfg("train_stylizer", *e)) for e in stylizer_jobs(cfg, p, seeds)
+        ]
+    if name == "augment":
+        return augment(
+            stage_cfg(
+                "augment",
+                f"augment.seeds=[{','.join(map(str, seeds))}]",
+                f"augment.scenarios=[{','.join(p.scenarios)}]",
+            )
+        )
+    if name == "classify":
+        return [
+            row
+            for scenario in p.scenarios
+            for seed in seeds
+            for row in classify(stage_cfg("classify", f"scenario={scenario}", f"seed={seed}"))
+        ]
+    if name == "report":
+        return report(stage_cfg("report"))
+    raise ValueError(f"unknown stage {name!r}; choose from {list(STAGES)}")
+
+
+def run_pipeline(cfg: DictConfig, overrides=()) -> str:
+    """Run the stages listed in ``cfg.pipeline.stages``; return the report (Markdown)."""
     p = cfg.pipeline
     unknown = [s for s in p.stages if s not in STAGES]
     if unknown:
         raise ValueError(
             f"pipeline.stages has unknown stages {unknown}; choose from {list(STAGES)}"
         )
-    base = stage_overrides(overrides)
-    seeds = [int(s) for s in p.seeds]
-
-    def stage_cfg(name: str, *extra: str) -> DictConfig:
-        return compose(config_name=name, overrides=base + list(extra))
-
     table, bad_images = "", None
     total = time.perf_counter()
     for name in (s for s in STAGES if s in p.stages):
         start = time.perf_counter()
         log.info("==== %s ====", name)
+        result = run_stage(name, cfg, overrides)
         if name == "prepare_data":
-            prep_cfg = stage_cfg("prepare_data")
-            bad_images = bad_image_summary(prepare_data(prep_cfg), index_path(prep_cfg.dataset))
-        elif name == "train_stylizer":
-            for extra in stylizer_jobs(cfg, p, seeds):
-                train_stylizer(stage_cfg("train_stylizer", *extra))
-        elif name == "augment":
-            augment(
-                stage_cfg(
-                    "augment",
-                    f"augment.seeds=[{','.join(map(str, seeds))}]",
-                    f"augment.scenarios=[{','.join(p.scenarios)}]",
-                )
-            )
-        elif name == "classify":
-            for scenario in p.scenarios:
-                for seed in seeds:
-                    classify(stage_cfg("classify", f"scenario={scenario}", f"seed={seed}"))
+            bad_images = bad_image_summary(result, index_path(cfg.dataset))
         elif name == "report":
-            table = report(stage_cfg("report"))
+            table = result
         log.info("==== %s done in %.1f s ====", name, time.perf_counter() - start)
     log.info("pipeline finished in %.1f s", time.perf_counter() - total)
     if bad_images:  # repeated here so it is not lost among the stages' output

@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 import warnings
 from pathlib import Path
 
@@ -286,17 +287,26 @@ def train_stylizer(cfg: DictConfig) -> Path:
     )
     probe = probe_images(index, plan, s)
     try:
-        steps, resumed, losses = fit(cfg, plan, module, data, probe, logger)
+        steps, run = fit(cfg, plan, module, data, probe, logger)
         if steps is None:  # a non-zero rank of a multi-process run
             return plan.out
-        write_checkpoint(cfg, index, plan, module, steps, resumed, probe, losses, logger)
+        write_checkpoint(cfg, index, plan, module, steps, run, probe, logger)
     finally:
         finish_logger(logger)
     return plan.out
 
 
+def device_name(trainer: pl.Trainer) -> str:
+    """What trained it: the device and, for a GPU, its name (for compute accounting)."""
+    device = trainer.strategy.root_device
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)} x{trainer.world_size}"
+    return f"{device.type} x{trainer.world_size}"
+
+
 def fit(cfg, plan: Plan, module: StylizerTraining, data, probe: torch.Tensor, logger):
-    """Train (resuming a matching interrupted run); returns (steps, resumed, probe losses)."""
+    """Train (resuming a matching interrupted run); returns (steps, run facts: resumed, seconds,
+    device, probe losses) - steps is None in a process that is not rank 0."""
     s = cfg.stylizer
     stamp, last = plan.work / "settings.json", plan.work / "last.ckpt"
     resume = (
@@ -320,25 +330,29 @@ def fit(cfg, plan: Plan, module: StylizerTraining, data, probe: torch.Tensor, lo
     if trainer.is_global_zero:
         atomic_write_json(stamp, {"resume_key": plan.resume_key(), "settings": plan.settings})
     start = module.probe(probe)  # the untrained network (same seed, same init)
+    clock = time.perf_counter()
     with warnings.catch_warnings():  # the frozen loss network is in eval mode on purpose
         warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
         trainer.fit(module, train_dataloaders=data, ckpt_path=str(last) if resume else None)
+    seconds = time.perf_counter() - clock
     if trainer.interrupted:
         raise RuntimeError(
             f"training of stylizer {plan.settings['class']}/{plan.id} was interrupted at step "
             f"{trainer.global_step}; rerun the same command to resume from {last}"
         )
+    run = {"resumed": bool(resume), "seconds": seconds, "device": device_name(trainer)}
     if not trainer.is_global_zero:
-        return None, resume, None
+        return None, run
     if trainer.world_size != plan.processes:
         log.warning(
             "the trainer ran %d processes, the settings assumed %d (effective batch %d)",
             trainer.world_size, plan.processes, plan.settings["effective_batch"],
         )  # fmt: skip
-    return trained_steps(trainer, last), resume, {"initial": start, "end": module.probe(probe)}
+    run["losses"] = {"initial": start, "end": module.probe(probe)}
+    return trained_steps(trainer, last), run
 
 
-def write_checkpoint(cfg, index, plan: Plan, module, steps, resumed, probe, losses, logger):
+def write_checkpoint(cfg, index, plan: Plan, module, steps: int, run: dict, probe, logger):
     """The stylizer checkpoint (weights and metadata) and its sample grid."""
     s = cfg.stylizer
     cls = plan.settings["class"]
@@ -362,12 +376,14 @@ def write_checkpoint(cfg, index, plan: Plan, module, steps, resumed, probe, loss
         "image_size": int(s.image_size),
         "steps": steps,
         "planned_steps": plan.steps,
+        "train_seconds": round(run["seconds"], 3),  # this run's fit (resumed: the part it trained)
+        "device": run["device"],
         "effective_batch": plan.settings["effective_batch"],
         "processes": plan.processes,
-        "resumed": bool(resumed),
+        "resumed": run["resumed"],
         "preserve_color": bool(s.preserve_color),
         "train_images": len(plan.images),
-        "probe_losses": losses,
+        "probe_losses": run["losses"],
         "settings": plan.settings,
         "settings_hash": plan.settings_hash,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -391,7 +407,8 @@ def write_checkpoint(cfg, index, plan: Plan, module, steps, resumed, probe, loss
         logger.log_image(key="samples", images=[Image.open(samples)])
     log.info(
         "stylizer %s/%s: %d steps, style loss on %d fixed images %.4g -> %.4g; wrote %s",
-        cls, plan.id, steps, len(probe), losses["initial"]["style"], losses["end"]["style"],
+        cls, plan.id, steps, len(probe), run["losses"]["initial"]["style"],
+        run["losses"]["end"]["style"],
         plan.out,
     )  # fmt: skip
     for note in metadata["notes"]:

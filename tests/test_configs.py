@@ -7,7 +7,7 @@ REQUIRED = {"train_stylizer": ["class=ocean"]}
 
 
 @pytest.mark.parametrize("name", PRIMARY_CONFIGS)
-@pytest.mark.parametrize("experiment", [None, "demo", "paper"])
+@pytest.mark.parametrize("experiment", [None, "demo", "paper", "paper_synthetic"])
 def test_every_primary_config_composes_and_resolves(name, experiment, tmp_path):
     overrides = REQUIRED.get(name, []) + ([f"experiment={experiment}"] if experiment else [])
     cfg = compose_cfg(name, overrides, tmp_path)
@@ -32,7 +32,7 @@ def test_demo_preset_uses_the_offline_pretrained_network_for_both_roles():
     assert cfg.trainer.accelerator == "cpu" and cfg.stylizer.pool == "scenario"
 
 
-@pytest.mark.parametrize("experiment", [None, "demo", "paper"])
+@pytest.mark.parametrize("experiment", [None, "demo", "paper", "paper_synthetic"])
 def test_a_preset_sets_only_nodes_of_commands_that_read_them(experiment):
     extra = [f"experiment={experiment}"] if experiment else []
     for name in PRIMARY_CONFIGS:
@@ -91,3 +91,22 @@ def test_every_command_carries_every_stage_node(name):
     for node in ("stylizer", "augment", "classifier", "report"):
         assert node in cfg
     assert cfg.stylizer.max_steps == 7 and cfg.classifier.epochs == 3
+
+
+@pytest.mark.parametrize("name", PRIMARY_CONFIGS)
+def test_paper_synthetic_is_the_papers_protocol_at_full_size_for_every_command(name):
+    cfg = compose_cfg(name, REQUIRED.get(name, []) + ["experiment=paper_synthetic"])
+    d, s, c = cfg.dataset, cfg.stylizer, cfg.classifier
+    assert (d.name, d.image_size, d.train_per_class, d.test_per_class) == (
+        "synthetic",
+        256,
+        5000,
+        100,
+    )
+    assert d.scenario_scale == 1.0 and cfg.scenario.scale == 1.0
+    assert (s.image_size, s.batch_size, s.epochs, s.lr, s.pool) == (256, 4, 2, 1e-3, "class")
+    assert (s.content_weight, s.style_weight) == (1e5, 1e10)
+    assert (c.epochs, c.batch_size, c.image_size, len(c.arms)) == (25, 50, 224, 4)
+    for net in (cfg.model.loss_net, cfg.model.backbone):  # the paper's networks, timing only
+        assert net.weights == "random" and net.arch in ("vgg16", "resnet18")
+    assert list(cfg.augment.seeds) == [0, 1, 2, 3, 4] and cfg.trainer.accelerator == "gpu"
