@@ -61,7 +61,7 @@ def write_synthetic(
             f"test_per_class={test_per_class}"
         )
     settings = {
-        "generator": "stylaug.synthetic/1",
+        "generator": "stylaug.synthetic/2",
         "seed": int(seed),
         "image_size": int(image_size),
         "classes": classes,

@@ -1,17 +1,23 @@
 """The embedded synthetic dataset: procedural scenes of the four Places365 classes.
 
-Used offline, in tests and in the demo. Each class is defined by *structure and texture*, never by
-one global colour: every palette below can appear in every class (with a class-typical bias), so a
-classifier has to look at shapes.
+Used offline, in tests and in the demo. The scenes are built so that a *pretrained* network finds
+them about as hard as the real classes, not trivially separable:
 
-* desert_sand - layered dunes with sharp lit/shaded crests and fine wind ripples, under a sky
-* hot_spring  - rough rocky or mineral ground, elliptical pools with concentric terraces, steam
-* ocean       - a straight horizon, horizontal wave streaks that shrink toward it, sun glint
-* skyscraper  - vertical towers with window grids and hard edges against a sky
+* the classes share content. Every scene is composed from the same painters (sky, open water with
+  perspective waves, rippled sand, dune ridges, rough rock, terraced pools, steam and mist, towers
+  with window grids, haze), and each class has several layouts, some of which borrow most of the
+  frame from another class: a beach (sand in front, sea behind) is *ocean*, a desert with a hazy
+  mirage under a flat horizon is *desert_sand*, a hot spring by the sea or steam over a wide lake
+  is *hot_spring*, a skyline across a bay or in the desert is *skyscraper*;
+* the class is carried by structure and texture that a person can still find - dune crests and
+  wind ripples, pools with terrace rims and rising steam, waves and foam on open water, towers
+  with window grids - but its size, visibility and share of the frame vary, so some images are
+  ambiguous by design, the way real scene photographs are;
+* palette, horizon, scale, clutter, lighting, haze, blur, sensor noise and mirroring vary within
+  every class, and every palette can appear in every class.
 
-Within-class variation: palette, horizon height, feature scale and count, lighting direction and
-strength, blur and sensor noise, mirroring. Images are a pure function of
-(dataset seed, class, split, number), so the same seed writes byte-identical PNGs.
+Images are a pure function of (dataset seed, class, split, number), so the same seed writes
+byte-identical PNGs. ``LAYOUTS`` lists each class's layouts and their shares.
 
 These are smoke-test data: results on them say the code runs, not that style augmentation helps.
 """
@@ -27,33 +33,21 @@ from stylaug.data.index import CLASSES
 
 SPLIT_CODES = {"train": 0, "test": 1}
 
-# Shared colour pools (RGB in 0..1). Every class draws from every pool part of the time.
+# Colour pools (RGB in 0..1), shared by all classes.
 SKIES = [
     ((0.30, 0.50, 0.85), (0.75, 0.85, 0.97)),  # clear day
     ((0.85, 0.45, 0.30), (0.98, 0.80, 0.55)),  # dusk
     ((0.52, 0.55, 0.60), (0.80, 0.81, 0.83)),  # overcast
     ((0.08, 0.10, 0.25), (0.30, 0.28, 0.45)),  # night
     ((0.55, 0.35, 0.60), (0.95, 0.70, 0.70)),  # violet haze
+    ((0.62, 0.55, 0.45), (0.88, 0.80, 0.66)),  # dust haze
 ]
-MATERIALS = {
-    "sand": (0.86, 0.70, 0.45),
-    "red_sand": (0.75, 0.42, 0.25),
-    "rock": (0.45, 0.42, 0.38),
-    "travertine": (0.90, 0.87, 0.78),
-    "teal_water": (0.20, 0.62, 0.66),
-    "sea_blue": (0.10, 0.28, 0.50),
-    "green_water": (0.25, 0.50, 0.35),
-    "concrete": (0.60, 0.60, 0.62),
-    "glass": (0.30, 0.45, 0.58),
-    "brick": (0.55, 0.30, 0.22),
-}
-TYPICAL = {
-    "desert_sand": ["sand", "red_sand", "travertine"],
-    "hot_spring": ["travertine", "rock", "teal_water", "green_water", "red_sand"],
-    "ocean": ["sea_blue", "teal_water", "green_water", "glass"],
-    "skyscraper": ["concrete", "glass", "brick", "rock"],
-}
-TYPICAL_PROB = 0.6  # otherwise a material is drawn from the whole pool
+SANDS = [(0.86, 0.70, 0.45), (0.75, 0.42, 0.25), (0.90, 0.80, 0.62), (0.70, 0.60, 0.48)]
+ROCKS = [(0.45, 0.42, 0.38), (0.90, 0.87, 0.78), (0.55, 0.35, 0.25), (0.30, 0.30, 0.32)]
+WATERS = [(0.10, 0.28, 0.50), (0.20, 0.62, 0.66), (0.25, 0.50, 0.35), (0.45, 0.70, 0.78)]
+FACADES = [(0.60, 0.60, 0.62), (0.30, 0.45, 0.58), (0.55, 0.30, 0.22), (0.80, 0.76, 0.66)]
+WINDOW_LIGHT = np.array([0.95, 0.85, 0.5], np.float32)
+WHITE = np.array([0.95, 0.95, 0.95], np.float32)
 
 
 def image_rng(seed: int, cls: str, split: str, number: int) -> np.random.Generator:
@@ -65,172 +59,562 @@ def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     return np.meshgrid(t, t)  # x to the right, y downward, both in (0, 1)
 
 
-def _smooth_noise(rng, size: int, cells_x: int, cells_y: int | None = None) -> np.ndarray:
+def _noise(rng, size: int, cells_x: int, cells_y: int | None = None) -> np.ndarray:
     """Value noise in [0, 1]: a coarse random grid upsampled bicubically."""
     coarse = rng.random((cells_y or cells_x, cells_x), dtype=np.float32)
     img = Image.fromarray(coarse, mode="F").resize((size, size), Image.BICUBIC)
     return np.clip(np.asarray(img), 0.0, 1.0)
 
 
-def _fractal_noise(rng, size: int, base_cells: int, octaves: int = 4) -> np.ndarray:
+def _fractal(rng, size: int, base_cells: int, octaves: int = 3) -> np.ndarray:
     total, weight, norm = np.zeros((size, size), np.float32), 1.0, 0.0
     for o in range(octaves):
-        cells = min(size, base_cells * 2**o)
-        total += weight * _smooth_noise(rng, size, cells)
+        total += weight * _noise(rng, size, min(size, base_cells * 2**o))
         norm += weight
         weight *= 0.5
     return total / norm
 
 
-def _material(rng, cls: str) -> np.ndarray:
-    names = TYPICAL[cls] if rng.random() < TYPICAL_PROB else list(MATERIALS)
-    base = np.array(MATERIALS[names[rng.integers(len(names))]], np.float32)
-    return np.clip(base * rng.uniform(0.8, 1.2) + rng.normal(0, 0.04, 3), 0, 1).astype(np.float32)
+def _colour(rng, pool, jitter: float = 0.15) -> np.ndarray:
+    base = np.array(pool[rng.integers(len(pool))], np.float32)
+    scale = rng.uniform(1 - jitter, 1 + jitter)
+    return np.clip(base * scale + rng.normal(0, 0.04, 3), 0, 1).astype(np.float32)
 
 
-def _sky(rng, x, y, horizon: float) -> np.ndarray:
+class _Scene:
+    """A canvas plus what later painters need to know about the scene (horizon, sun, light)."""
+
+    def __init__(self, rng, size: int):
+        self.rng, self.size = rng, size
+        self.x, self.y = _grid(size)
+        self.img = np.zeros((size, size, 3), np.float32)
+        self.horizon = 0.0
+        self.horizon_colour = np.array(SKIES[0][1], np.float32)
+        self.sun_x = rng.uniform(0.1, 0.9)
+        self.light = rng.choice([-1.0, 1.0])
+
+    def paint(self, mask, colour, alpha=None) -> None:
+        if alpha is None:
+            self.img[mask] = colour[mask] if colour.ndim == 3 else colour
+        else:
+            a = np.where(mask, alpha, 0.0)[..., None]
+            self.img = self.img * (1 - a) + a * colour
+
+    def depth(self, top: float) -> tuple[np.ndarray, np.ndarray]:
+        """Ground-plane coordinates below a horizon at ``top``: (X across, Z into the scene)."""
+        dist = np.clip(self.y - top, 0, None) + 0.004
+        z = 1 / dist
+        return (self.x - 0.5) * z, z
+
+
+# --- painters: each is shared by several classes ------------------------------------------------
+
+
+def _sky(s: _Scene, horizon: float) -> None:
+    rng = s.rng
     top, bottom = (np.array(c, np.float32) for c in SKIES[rng.integers(len(SKIES))])
-    t = np.clip(y / max(horizon, 1e-3), 0, 1)[..., None]
+    bottom = np.clip(bottom + rng.normal(0, 0.04, 3), 0, 1).astype(np.float32)
+    t = np.clip(s.y / max(horizon, 0.05), 0, 1)[..., None]
     sky = top * (1 - t) + bottom * t
-    clouds = _smooth_noise(rng, x.shape[0], 6, 3)[..., None]
-    return sky + rng.uniform(0.0, 0.25) * (clouds - 0.5)
+    cloud = _noise(rng, s.size, int(rng.integers(2, 5)), int(rng.integers(4, 10)))  # wide banks
+    cover = np.clip((cloud - rng.uniform(0.3, 0.8)) * 3, 0, 1) * rng.uniform(0, 0.8)
+    shade = rng.uniform(0.7, 1.1)
+    s.img[:] = sky * (1 - cover[..., None]) + cover[..., None] * (bottom * 0.4 + 0.55) * shade
+    s.horizon, s.horizon_colour = horizon, bottom
 
 
-def _paint(img: np.ndarray, mask: np.ndarray, colour: np.ndarray) -> None:
-    img[mask] = colour[mask] if colour.ndim == 3 else colour
+def _sea(s: _Scene, top: float, bottom: float = 1.0, rough: float | None = None) -> np.ndarray:
+    """Open water from a straight horizon at ``top``: waves whose spacing grows toward the viewer,
+    foam on their crests, sun glint; returns the wave field (for later painters)."""
+    rng = s.rng
+    rough = rng.uniform(0.3, 1.0) if rough is None else rough
+    gx, gz = s.depth(top)
+    freq = rng.uniform(10, 28)
+    waves = np.zeros_like(s.x)
+    norm = 0.0
+    for k in range(4):
+        ang = rng.normal(0, 0.3)
+        amp = 1 / (k + 1)
+        f = freq * rng.uniform(0.7, 1.4) * (1 + 0.6 * k)
+        waves += amp * np.sin(f * (np.cos(ang) * gz + np.sin(ang) * gx) + rng.uniform(0, 6.3))
+        norm += amp
+    d = np.clip((s.y - top) / max(1 - top, 0.05), 0, 1)
+    chop = _noise(rng, s.size, 8, 40) - 0.5
+    waves = waves / norm + 0.8 * chop * (0.4 + d)
+    waves *= np.clip((s.y - top) * 12, 0, 1)  # fades into the horizon line
+    water = _colour(rng, WATERS)
+    fresnel = (0.25 + 0.65 * d**0.7)[..., None]
+    col = s.horizon_colour * (1 - fresnel) + water * fresnel
+    col = col * (1 + rough * 0.35 * waves * (0.3 + 0.7 * d))[..., None]
+    caps = np.clip((waves - 0.75 + 0.35 * rough) * 3, 0, 1) * rough
+    col = col * (1 - caps[..., None]) + caps[..., None] * WHITE
+    glint = np.exp(-(((s.x - s.sun_x) / rng.uniform(0.03, 0.12)) ** 2)) * np.clip(waves, 0, 1)
+    col = col + (rng.uniform(0, 0.6) * glint * (1.2 - d))[..., None]
+    s.paint((s.y >= top) & (s.y < bottom), col)
+    return waves
 
 
-def desert_sand(rng, size: int) -> np.ndarray:
-    x, y = _grid(size)
-    horizon = rng.uniform(0.2, 0.55)
-    img = _sky(rng, x, y, horizon)
-    sand = _material(rng, "desert_sand")
-    light = rng.choice([-1.0, 1.0])
-    n = int(rng.integers(2, 5))
-    for k in range(n):  # back to front, each dune lower and larger
-        base = horizon + (1 - horizon) * (k / n) * rng.uniform(0.6, 0.9)
-        amp = rng.uniform(0.04, 0.12) * (1 + k * 0.3)
-        freq = rng.uniform(0.4, 1.6)
-        phase = rng.uniform(0, 2 * np.pi)
-        arg = 2 * np.pi * freq * x + phase
-        crest = base - amp * (0.5 + 0.5 * np.sin(arg + 0.35 * np.sin(arg)))  # skewed ridge line
-        slope = np.gradient(crest, axis=1) * size / (2 * np.pi * freq * amp + 1e-6)
+def _sand(s: _Scene, top: float, ripples: float | None = None, mask=None) -> None:
+    """A sand plain below a horizon at ``top`` (painted where ``mask``, default everywhere below
+    it): broad undulation and wind ripples in perspective."""
+    rng = s.rng
+    gx, gz = s.depth(top)
+    ripples = rng.uniform(0.05, 0.25) if ripples is None else ripples
+    ang = rng.normal(0, 0.6)
+    warp = _noise(rng, s.size, 4) * rng.uniform(2, 8)
+    phase = rng.uniform(5, 25) * (np.cos(ang) * gz + np.sin(ang) * gx) + warp
+    fade = np.clip((s.y - top) * 6, 0, 1)
+    wave = np.sin(phase)
+    ripple = np.sign(wave) * np.abs(wave) ** 0.5  # sharp-crested ripples
+    swell = _fractal(rng, s.size, 3, 2)
+    sand = _colour(rng, SANDS)
+    col = sand * (0.8 + 0.35 * swell)[..., None] * (1 + ripples * ripple * fade)[..., None]
+    s.paint(s.y >= top if mask is None else mask, col)
+
+
+def _dunes(s: _Scene, top: float, layers: int, amp: float = 1.0) -> None:
+    """Dune ridges from ``top`` to the bottom, back to front: skewed crests with lit and shaded
+    slip faces and fine ripples."""
+    rng = s.rng
+    x, y, size = s.x, s.y, s.size
+    sand = _colour(rng, SANDS)
+    for k in range(layers):
+        base = top + (1 - top) * (k / layers) * rng.uniform(0.5, 0.9)
+        a = amp * rng.uniform(0.03, 0.11) * (1 + k * 0.4)
+        freq = rng.uniform(0.4, 1.8)
+        arg = 2 * np.pi * freq * x + rng.uniform(0, 2 * np.pi)
+        crest = base - a * (0.5 + 0.5 * np.sin(arg + 0.4 * np.sin(arg)))
+        slope = np.gradient(crest, axis=1) * size / (2 * np.pi * freq * a + 1e-6)
         below = np.clip(y - crest, 0, None)
-        fade = np.exp(-below / rng.uniform(0.05, 0.2))  # slip faces fade into the dune body
-        shade = (0.85 + 0.45 * np.tanh(4 * light * slope) * fade)[..., None]
-        ripple_freq = rng.uniform(35, 70) * (0.6 + 0.4 * k / n)
-        ripples = 0.06 * np.sin(2 * np.pi * ripple_freq * (below + 0.08 * x * light))
-        colour = sand * shade + (ripples * (1 - 0.5 * fade))[..., None]
-        _paint(img, y > crest, colour)
-    return img
+        fade = np.exp(-below / rng.uniform(0.04, 0.2))
+        shade = (0.85 + 0.45 * np.tanh(4 * s.light * slope) * fade)[..., None]
+        freq_r = rng.uniform(30, 70) * (0.6 + 0.4 * k / layers)
+        ripples = 0.06 * np.sin(2 * np.pi * freq_r * (below + 0.08 * x * s.light))
+        tone = sand * rng.uniform(0.92, 1.08)
+        s.paint(y > crest, tone * shade + (ripples * (1 - 0.5 * fade))[..., None])
 
 
-def hot_spring(rng, size: int) -> np.ndarray:
-    x, y = _grid(size)
-    horizon = rng.uniform(0.08, 0.35)
-    img = _sky(rng, x, y, horizon)
-    ground = _material(rng, "hot_spring")
-    rough = _fractal_noise(rng, size, int(rng.integers(4, 9)))[..., None]
-    _paint(img, y > horizon, ground * (0.65 + 0.6 * rough))
-    steam_mask = np.zeros_like(x)
-    for _ in range(int(rng.integers(1, 4))):
-        cx, cy = rng.uniform(0.15, 0.85), rng.uniform(horizon + 0.2, 0.9)
-        rx = rng.uniform(0.12, 0.32)
-        ry = rx * rng.uniform(0.3, 0.6) * (0.5 + cy)  # flatter far away
-        d = np.sqrt(((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2)
-        water = _material(rng, "hot_spring")
-        rings = 0.12 * np.sin(2 * np.pi * rng.uniform(3, 7) * d)[..., None]
-        pool = water * (0.75 + 0.35 * (1 - d))[..., None] + rings
-        rim = np.clip(ground * 1.35, 0, 1) * np.ones_like(pool)
-        _paint(img, (d > 1) & (d < rng.uniform(1.12, 1.3)), rim)
-        _paint(img, d <= 1, pool)
-        column = np.exp(-(((x - cx) / (rx * 0.8)) ** 2)) * np.clip((cy - y) / 0.6 + 0.3, 0, 1)
-        steam_mask = np.maximum(steam_mask, column * (y < cy + ry))
-    plume = _smooth_noise(rng, size, 5, 12) * _smooth_noise(rng, size, 10, 20)
-    alpha = np.clip(steam_mask * plume * rng.uniform(1.0, 2.2), 0, 0.85)[..., None]
-    return img * (1 - alpha) + 0.95 * alpha
+def _rock(s: _Scene, top: float, mask=None) -> None:
+    rng = s.rng
+    n = _fractal(rng, s.size, int(rng.integers(3, 9)))
+    crack = np.abs(_noise(rng, s.size, int(rng.integers(4, 10))) - 0.5) < 0.025
+    col = _colour(rng, ROCKS) * (0.55 + 0.8 * n)[..., None]
+    col[crack] *= 0.55
+    region = s.y >= top
+    s.paint(region if mask is None else region & mask, col)
 
 
-def ocean(rng, size: int) -> np.ndarray:
-    x, y = _grid(size)
-    horizon = rng.uniform(0.3, 0.62)
-    img = _sky(rng, x, y, horizon)
-    sea = _material(rng, "ocean")
-    dist = np.clip(y - horizon, 1e-3, None)  # distance below the horizon
-    phase = rng.uniform(0, 2 * np.pi)
-    # wave crests: horizontal streaks whose spacing grows toward the viewer (perspective)
-    spacing = rng.uniform(0.008, 0.02)
-    swell = np.sin(
-        np.log(dist) / spacing * 0.05 * 2 * np.pi + phase + 0.6 * np.sin(9 * x * 2 * np.pi * dist)
-    )
-    chop = _smooth_noise(rng, size, 6, 60) - 0.5
-    waves = (0.12 * swell + 0.25 * chop)[..., None]
-    depth = (0.7 + 0.5 * np.clip(dist / (1 - horizon), 0, 1))[..., None]
-    water = sea * (1.25 - 0.5 * depth + 0.5) + waves * 0.8
-    sun_x = rng.uniform(0.15, 0.85)
-    glint = np.exp(-(((x - sun_x) / rng.uniform(0.04, 0.12)) ** 2)) * np.clip(swell, 0, 1)
-    water = water + rng.uniform(0.2, 0.6) * glint[..., None]
-    if rng.random() < 0.35:  # a strip of foam and beach at the bottom
-        shore = rng.uniform(0.85, 0.95) + 0.02 * np.sin(2 * np.pi * rng.uniform(1, 3) * x)
-        water = np.where((y > shore)[..., None], _material(rng, "desert_sand"), water)
-        water = np.where((np.abs(y - shore) < 0.012)[..., None], 0.95, water)
-    _paint(img, y > horizon, water)
-    return img
-
-
-def skyscraper(rng, size: int) -> np.ndarray:
-    x, y = _grid(size)
-    ground = rng.uniform(0.78, 0.97)
-    img = _sky(rng, x, y, ground)
-    n = int(rng.integers(3, 9))
-    lit_side = rng.choice([-1.0, 1.0])
+def _pools(s: _Scene, n: int, y0: float, y1: float, scale: float = 1.0, rims: bool = True) -> list:
+    """Elliptical pools, with concentric terrace rings and a pale mineral rim if ``rims``; returns
+    steam sources (x, y, width)."""
+    rng = s.rng
+    x, y = s.x, s.y
+    rim_colour = np.clip(_colour(rng, ROCKS[1:2] + SANDS[2:3]) * 1.2, 0, 1)
+    sources = []
     for _ in range(n):
-        w = rng.uniform(0.07, 0.22)
+        cx, cy = rng.uniform(0.1, 0.9), rng.uniform(min(y0, y1), y1)
+        rx = scale * rng.uniform(0.08, 0.25) * (0.5 + cy)
+        ry = rx * rng.uniform(0.25, 0.5)
+        d = np.sqrt(((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2)
+        water = _colour(rng, WATERS + [(0.80, 0.85, 0.80)])
+        rings = 0.12 * rims * np.sin(2 * np.pi * rng.uniform(2, 6) * d)[..., None]
+        pool = water * (0.8 + 0.3 * (1 - d))[..., None] + rings
+        if rims:
+            s.paint((d > 1) & (d < rng.uniform(1.1, 1.35)), rim_colour)
+        s.paint(d <= 1, pool)
+        sources.append((cx, cy, rx))
+    return sources
+
+
+def _terraces(s: _Scene, top: float) -> list:
+    """Close-up travertine terraces: rows of scalloped pools, each spilling over a pale wall with
+    drip streaks; rows grow toward the viewer. Returns steam sources."""
+    rng = s.rng
+    x, y = s.x, s.y
+    wall = np.clip(_colour(rng, ROCKS[1:2] + SANDS[2:3], 0.1) * 1.1, 0, 1)
+    water = _colour(rng, WATERS)
+    streaks = _noise(rng, s.size, int(rng.integers(12, 30)), 2)
+    rows = int(rng.integers(3, 7))
+    edges = np.cumsum(rng.uniform(0.6, 1.4, rows) * np.linspace(0.6, 1.6, rows))
+    edges = top + (1 - top) * edges / edges[-1] * rng.uniform(0.85, 1.0)
+    prev = np.full_like(x, top)
+    sources = []
+    for k, e in enumerate(edges):
+        lobes = rng.uniform(1.5, 5) * (1.5 - k / rows)
+        scallop = np.abs(np.sin(np.pi * lobes * x + rng.uniform(0, 3)))
+        edge = e - (e - top) * 0.12 * scallop**0.5
+        h = (edge - prev) * rng.uniform(0.3, 0.55)  # height of the wall below the pool
+        pool = (y >= prev) & (y < edge - h)
+        wall_mask = (y >= edge - h) & (y < edge)
+        tint = water * rng.uniform(0.85, 1.1) + 0.1 * (s.horizon_colour - 0.5)
+        s.paint(pool, tint)
+        s.paint(wall_mask, wall * (0.75 + 0.4 * streaks)[..., None])
+        prev = np.maximum(prev, edge)
+        sources.append((rng.uniform(0.2, 0.8), float(e) - 0.05, 0.2))
+    return sources
+
+
+def _steam(s: _Scene, sources: list, strength: float) -> None:
+    """Plumes of steam (or sea spray) rising and widening from each source."""
+    rng = s.rng
+    x, y = s.x, s.y
+    mask = np.zeros_like(x)
+    for cx, cy, w in sources:
+        rise = np.clip((cy - y) / rng.uniform(0.3, 0.8), 0, 1)
+        width = w * (0.6 + 1.5 * rise)
+        lean = rng.normal(0, 0.3) * (cy - y)
+        column = np.exp(-(((x - cx - lean) / width) ** 2)) * (y < cy + 0.02) * (1 - 0.7 * rise)
+        mask = np.maximum(mask, column)
+    puffs = _noise(rng, s.size, 5, 10) * _noise(rng, s.size, 10, 20)
+    alpha = np.clip(mask * (0.3 + puffs) * strength, 0, 0.9)
+    s.paint(alpha > 0, WHITE * rng.uniform(0.8, 1.0), alpha)
+
+
+def _mist(s: _Scene, level: float, thickness: float, strength: float) -> None:
+    """A low bank of mist lying around ``level``."""
+    rng = s.rng
+    band = np.exp(-(((s.y - level) / thickness) ** 2))
+    wisps = _noise(rng, s.size, int(rng.integers(4, 10)), int(rng.integers(3, 8)))
+    alpha = np.clip(band * (0.4 + wisps) * strength, 0, 0.85)
+    s.paint(alpha > 0, WHITE * 0.9, alpha)
+
+
+def _towers(s: _Scene, base: float, n: int, height: tuple, width: tuple, haze: float = 0.0) -> None:
+    """Towers standing on ``base``: flat facades, a lit and a shaded side, window grids."""
+    rng = s.rng
+    x, y = s.x, s.y
+    for _ in range(n):
+        w = rng.uniform(*width)
         x0 = rng.uniform(-0.05, 1.0 - w * 0.5)
-        top = rng.uniform(0.05, 0.6)
-        body = (x >= x0) & (x < x0 + w) & (y >= top) & (y < ground)
-        facade = _material(rng, "skyscraper")
-        u = (x - x0) / w  # position across the facade, 0..1
-        side = np.where((u - 0.5) * lit_side > 0, 1.1, 0.75)[..., None]
-        px = rng.uniform(0.018, 0.04)  # window pitch
-        py = px * rng.uniform(0.8, 1.6)
+        top = base - rng.uniform(*height)
+        body = (x >= x0) & (x < x0 + w) & (y >= top) & (y < base)
+        facade = _colour(rng, FACADES)
+        u = (x - x0) / w
+        side = np.where((u - 0.5) * s.light > 0, 1.1, 0.75)[..., None]
+        px = w / rng.uniform(3, 9)  # window pitch: a few columns per tower
+        py = px * rng.uniform(0.6, 1.4)
         win = (
-            ((np.mod(x - x0, px) / px) < rng.uniform(0.45, 0.7))
-            & ((np.mod(y - top, py) / py) < rng.uniform(0.45, 0.7))
+            ((np.mod(x - x0, px) / px) < rng.uniform(0.4, 0.7))
+            & ((np.mod(y - top, py) / py) < rng.uniform(0.4, 0.7))
             & (u > 0.06)
             & (u < 0.94)
         )
-        lit = _smooth_noise(rng, size, 16) > rng.uniform(0.4, 0.9)
-        window_colour = np.where(
-            lit[..., None], np.array([0.95, 0.85, 0.5], np.float32), facade * 0.35
-        )
-        colour = np.where(win[..., None], window_colour, facade * side)
-        _paint(img, body, colour)
-    street = _material(rng, "skyscraper") * 0.5
-    _paint(img, y >= ground, np.broadcast_to(street, img.shape).copy())
-    return img
+        lit = _noise(rng, s.size, 16) > rng.uniform(0.4, 1.0)
+        window = np.where(lit[..., None], WINDOW_LIGHT, facade * 0.35)
+        col = np.where(win[..., None], window, facade * side)
+        col = col * (1 - haze) + haze * s.horizon_colour
+        s.paint(body, col)
 
 
-GENERATORS = {
-    "desert_sand": desert_sand,
-    "hot_spring": hot_spring,
-    "ocean": ocean,
-    "skyscraper": skyscraper,
+def _haze(s: _Scene, amount: float) -> None:
+    """Aerial haze: everything fades toward the horizon colour, most near the horizon line."""
+    near = np.exp(-np.abs(s.y - s.horizon) / max(s.rng.uniform(0.08, 0.35), 1e-3))
+    a = np.clip(amount * near, 0, 0.9)[..., None]
+    s.img = s.img * (1 - a) + a * s.horizon_colour
+
+
+# --- layouts: the scenes each class is drawn from -----------------------------------------------
+# Shared scenes take the parameters that decide how much each class's cue shows; the classes draw
+# them from overlapping ranges, so the middle of every range is ambiguous by design.
+
+
+def _coast(s, sea_share: float, dune_layers: int) -> None:
+    """Sky, open sea, and a sandy shore taking the rest of the ground."""
+    rng = s.rng
+    h = rng.uniform(0.2, 0.5)
+    _sky(s, h)
+    _sea(s, h)
+    shore = h + (1 - h) * sea_share
+    line = shore + 0.03 * np.sin(2 * np.pi * rng.uniform(0.5, 2.5) * s.x + rng.uniform(0, 6))
+    s.paint((s.y < line) & (s.y > line - rng.uniform(0.01, 0.05)), WHITE, rng.uniform(0.3, 0.9))
+    _sand(s, h, mask=s.y >= line)
+    if dune_layers:
+        _dunes(s, shore + 0.03, dune_layers)
+    _haze(s, rng.uniform(0, 0.4))
+
+
+def _steamy_water(s, mist: float, steam: float) -> None:
+    """A wide stretch of calm water with a bank of mist and plumes rising from the surface."""
+    rng = s.rng
+    h = rng.uniform(0.2, 0.5)
+    _sky(s, h)
+    _sea(s, h, rough=rng.uniform(0.05, 0.6))
+    if rng.random() < 0.5:
+        _rock(s, rng.uniform(0.75, 0.95))
+    _mist(s, h + rng.uniform(-0.03, 0.2), rng.uniform(0.04, 0.18), mist)
+    src = [(rng.uniform(0.1, 0.9), rng.uniform(h + 0.1, 0.85), 0.12) for _ in range(3)]
+    _steam(s, src, steam)
+    _haze(s, rng.uniform(0, 0.5))
+
+
+def _rock_coast(s, pools: int, rims: bool, steam: float) -> None:
+    """Rocks in front of the sea, with pools in the rock and steam or spray rising."""
+    rng = s.rng
+    h = rng.uniform(0.2, 0.45)
+    _sky(s, h)
+    waves = _sea(s, h, rough=rng.uniform(0.3, 1.0))
+    shore = h + rng.uniform(0.1, 0.4)
+    rocks = s.y > shore + 0.06 * np.sin(rng.uniform(4, 12) * s.x + rng.uniform(0, 6)) + 0.03 * waves
+    if rng.random() < 0.5:  # a headland on one side
+        rocks |= (s.x * s.light + (s.light < 0)) > 1 - rng.uniform(0.15, 0.4)
+    _rock(s, h + 0.02, rocks)
+    src = _pools(s, pools, shore + 0.12, 0.92, rims=rims)
+    src += [(rng.uniform(0.1, 0.9), shore + rng.uniform(0, 0.05), 0.1)]
+    _steam(s, src, steam)
+
+
+def _city(s, ground: str, heights: tuple, haze: float) -> None:
+    """Towers standing on the horizon of sand (with dunes in front) or of water."""
+    rng = s.rng
+    h = rng.uniform(0.35, 0.7)
+    _sky(s, h)
+    n = int(rng.integers(2, 9))
+    w = (0.15 * heights[0] + 0.01, 0.3 * heights[1] + 0.02)
+    _towers(s, h + 0.005, n, heights, w, haze)
+    if ground == "sand":
+        _sand(s, h)
+        if rng.random() < 0.7:
+            _dunes(s, h + 0.04, int(rng.integers(1, 3)))
+    else:
+        _sea(s, h, rough=rng.uniform(0.1, 0.8))
+    _haze(s, rng.uniform(0.1, 0.5))
+
+
+def _sandy_pools(s, pools: int, steam: float) -> None:
+    rng = s.rng
+    h = rng.uniform(0.15, 0.45)
+    _sky(s, h)
+    _sand(s, h)
+    if rng.random() < 0.5:
+        _dunes(s, h, 1, amp=rng.uniform(0.3, 1.0))
+    src = _pools(s, pools, h + 0.12, 0.85, rims=rng.random() < 0.5)
+    _steam(s, src, steam)
+    _haze(s, rng.uniform(0, 0.4))
+
+
+def _pool_and_towers(s, heights: tuple, rock: bool, steam: float) -> None:
+    """A pool in front, buildings behind: a hot-spring town, or a city seen from a rooftop pool."""
+    rng = s.rng
+    h = rng.uniform(0.45, 0.7)
+    _sky(s, h - 0.2)
+    _towers(s, h, int(rng.integers(2, 7)), heights, (0.06, 0.2))
+    if rock:
+        _rock(s, h)
+    else:
+        s.paint(s.y >= h, _colour(rng, FACADES + ROCKS[1:2]) * rng.uniform(0.6, 1.0))
+    src = _pools(s, int(rng.integers(1, 3)), h + 0.15, 0.9, rng.uniform(0.8, 1.6), rims=rock)
+    _steam(s, src, steam)
+
+
+def _desert_dunes(s):
+    h = s.rng.uniform(0.15, 0.5)
+    _sky(s, h)
+    _sand(s, h)
+    _dunes(s, h, int(s.rng.integers(2, 5)))
+    _haze(s, s.rng.uniform(0, 0.4))
+
+
+def _desert_ripples(s):  # close-up of a rippled slope, little or no sky
+    h = s.rng.uniform(-0.2, 0.2)
+    _sky(s, max(h, 0.02))
+    _sand(s, h, ripples=s.rng.uniform(0.2, 0.45))
+    if s.rng.random() < 0.6:
+        _dunes(s, max(h, 0) + 0.2, 1, amp=1.5)
+
+
+def _desert_mirage(s):  # flat horizon under haze; a mirage shimmers like water
+    h = s.rng.uniform(0.3, 0.6)
+    _sky(s, h)
+    _sand(s, h, ripples=s.rng.uniform(0.03, 0.2))
+    if s.rng.random() < 0.5:
+        _dunes(s, h + 0.05, 1, amp=0.5)
+    band = (s.y >= h) & (s.y < h + s.rng.uniform(0.02, 0.12))
+    shimmer = 0.9 + 0.2 * _noise(s.rng, s.size, 20, 3)
+    s.paint(band, s.horizon_colour * shimmer[..., None])
+    _haze(s, s.rng.uniform(0.3, 0.8))
+
+
+def _desert_rocky(s):  # rock outcrops in the sand
+    h = s.rng.uniform(0.2, 0.45)
+    _sky(s, h)
+    _sand(s, h)
+    _rock(s, h, _noise(s.rng, s.size, int(s.rng.integers(3, 7))) > s.rng.uniform(0.5, 0.7))
+    _dunes(s, h + 0.25, int(s.rng.integers(1, 3)))
+
+
+def _spring_terraces(s):
+    h = s.rng.uniform(-0.1, 0.3)
+    _sky(s, max(h, 0.02))
+    _rock(s, max(h, 0))
+    src = _terraces(s, max(h, 0))
+    _steam(s, src[: int(s.rng.integers(0, 3))], s.rng.uniform(0.3, 1.2))
+
+
+def _spring_rocky(s):
+    h = s.rng.uniform(0.08, 0.4)
+    _sky(s, h)
+    _rock(s, h)
+    src = _pools(s, int(s.rng.integers(1, 4)), h + 0.15, 0.9)
+    _steam(s, src, s.rng.uniform(0.6, 1.8))
+
+
+def _ocean_open(s):
+    h = s.rng.uniform(0.2, 0.6)
+    _sky(s, h)
+    _sea(s, h)
+    _haze(s, s.rng.uniform(0, 0.3))
+
+
+def _ocean_surface(s):  # looking down into the waves: no sky
+    _sky(s, 0.05)
+    s.horizon_colour = s.horizon_colour * 0.7 + 0.3 * _colour(s.rng, WATERS)
+    _sea(s, s.rng.uniform(-0.6, -0.1), rough=s.rng.uniform(0.6, 1.2))
+
+
+def _sky_skyline(s):
+    ground = s.rng.uniform(0.75, 0.97)
+    _sky(s, ground)
+    _towers(s, ground, int(s.rng.integers(3, 9)), (0.25, 0.9), (0.07, 0.22))
+    s.paint(s.y >= ground, _colour(s.rng, FACADES) * 0.5)
+
+
+def _sky_facade(s):  # close to one or two towers: window grids fill the frame
+    _sky(s, 0.9)
+    _towers(s, 1.02, int(s.rng.integers(1, 3)), (0.6, 1.0), (0.4, 0.9))
+
+
+def _desert_coast(s):  # dunes running down to the sea: the sea takes little of the ground
+    _coast(s, s.rng.uniform(0.02, 0.4), int(s.rng.integers(0, 3)))
+
+
+def _desert_city(s):  # a low, far city on the desert horizon
+    _city(s, "sand", (0.03, 0.26), 0.3)
+
+
+def _desert_oasis(s):  # one quiet pool in the sand, at most a little shimmer over it
+    _sandy_pools(s, 1, s.rng.uniform(0, 0.4))
+
+
+def _spring_seaside(s):  # steaming rimmed pools on the rocks, the sea behind
+    _rock_coast(s, int(s.rng.integers(1, 4)), s.rng.random() < 0.7, s.rng.uniform(0.3, 1.4))
+
+
+def _spring_lake(s):  # a hot lake: mist and strong steam over wide water
+    _steamy_water(s, s.rng.uniform(0.3, 1.0), s.rng.uniform(0.5, 1.4))
+
+
+def _spring_sandy(s):  # steaming pools in sandy ground
+    _sandy_pools(s, int(s.rng.integers(1, 4)), s.rng.uniform(0.2, 1.5))
+
+
+def _spring_town(s):  # a hot-spring town: steaming pools before low buildings
+    _pool_and_towers(s, (0.1, 0.4), True, s.rng.uniform(0.4, 1.5))
+
+
+def _ocean_beach(s):  # sand in front, the sea taking much of the ground
+    _coast(s, s.rng.uniform(0.25, 0.85), int(s.rng.random() < 0.2))
+
+
+def _ocean_rocks(s):  # a rocky coast with tide pools (no rims) and spray
+    _rock_coast(s, int(s.rng.integers(0, 3)), False, s.rng.uniform(0.1, 0.9))
+
+
+def _ocean_mist(s):  # sea smoke: mist and weak plumes over the water
+    _steamy_water(s, s.rng.uniform(0.3, 1.0), s.rng.uniform(0, 0.45))
+
+
+def _ocean_skyline(s):  # a small city far across the water
+    _city(s, "sea", (0.02, 0.3), 0.4)
+
+
+def _sky_waterfront(s):
+    _city(s, "sea", (0.08, 0.6), 0.1)
+
+
+def _sky_desert(s):
+    _city(s, "sand", (0.1, 0.6), 0.1)
+
+
+def _sky_haze(s):  # a low, hazy skyline over water or sand
+    _city(s, "sea" if s.rng.random() < 0.5 else "sand", (0.08, 0.35), 0.4)
+
+
+def _sky_pool(s):  # seen from a rooftop pool
+    _pool_and_towers(s, (0.25, 0.7), False, s.rng.uniform(0, 0.5))
+
+
+# (layout, share out of LAYOUT_BLOCK, painter). Within every block of LAYOUT_BLOCK consecutive
+# image numbers of a class and split, each layout appears exactly its share of times (in an order
+# drawn from the seed), so a 100-image test set has the same mix of easy and ambiguous scenes for
+# every seed.
+LAYOUT_BLOCK = 20
+LAYOUTS = {
+    "desert_sand": [
+        ("dunes", 6, _desert_dunes),
+        ("ripples", 2, _desert_ripples),
+        ("mirage", 3, _desert_mirage),
+        ("rocky", 1, _desert_rocky),
+        ("coast", 3, _desert_coast),
+        ("city", 3, _desert_city),
+        ("oasis", 2, _desert_oasis),
+    ],
+    "hot_spring": [
+        ("terraces", 3, _spring_terraces),
+        ("rocky", 3, _spring_rocky),
+        ("seaside", 4, _spring_seaside),
+        ("lake", 3, _spring_lake),
+        ("sandy", 4, _spring_sandy),
+        ("town", 3, _spring_town),
+    ],
+    "ocean": [
+        ("open", 6, _ocean_open),
+        ("surface", 2, _ocean_surface),
+        ("beach", 3, _ocean_beach),
+        ("rocks", 3, _ocean_rocks),
+        ("mist", 3, _ocean_mist),
+        ("skyline", 3, _ocean_skyline),
+    ],
+    "skyscraper": [
+        ("skyline", 5, _sky_skyline),
+        ("facade", 2, _sky_facade),
+        ("waterfront", 4, _sky_waterfront),
+        ("desert", 3, _sky_desert),
+        ("haze", 3, _sky_haze),
+        ("pool", 3, _sky_pool),
+    ],
 }
-assert tuple(GENERATORS) == CLASSES
+assert tuple(LAYOUTS) == CLASSES
+assert all(sum(n for _, n, _ in v) == LAYOUT_BLOCK for v in LAYOUTS.values())
 
 
-def render(seed: int, cls: str, split: str, number: int, size: int) -> Image.Image:
-    """One synthetic scene of class ``cls`` as an RGB PIL image."""
+def layout_of(seed: int, cls: str, split: str, number: int) -> tuple[str, object]:
+    """The layout of image ``number``: a seeded shuffle of each block of LAYOUT_BLOCK slots."""
+    slots = [(name, painter) for name, n, painter in LAYOUTS[cls] for _ in range(n)]
+    block, slot = divmod(int(number), LAYOUT_BLOCK)
+    order = np.random.default_rng(
+        [int(seed), zlib.crc32(cls.encode()), SPLIT_CODES[split], block, LAYOUT_BLOCK]
+    ).permutation(LAYOUT_BLOCK)
+    return slots[order[slot]]
+
+
+def scene(seed: int, cls: str, split: str, number: int, size: int) -> tuple[str, Image.Image]:
+    """(layout name, image) of one synthetic scene."""
     rng = image_rng(seed, cls, split, number)
-    img = GENERATORS[cls](rng, size).astype(np.float32)
-    x, y = _grid(size)
+    name, painter = layout_of(seed, cls, split, number)
+    s = _Scene(rng, size)
+    painter(s)
+    img = s.img
     angle = rng.uniform(0, 2 * np.pi)  # global lighting: brightness ramp in a random direction
-    ramp = 1 + rng.uniform(0, 0.35) * ((x - 0.5) * np.cos(angle) + (y - 0.5) * np.sin(angle))
+    ramp = 1 + rng.uniform(0, 0.35) * ((s.x - 0.5) * np.cos(angle) + (s.y - 0.5) * np.sin(angle))
     img = img * ramp[..., None] * rng.uniform(0.75, 1.2)
     img = img + rng.normal(0, rng.uniform(0.0, 0.05), img.shape).astype(np.float32)
     if rng.random() < 0.5:
         img = img[:, ::-1]
     out = Image.fromarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8), mode="RGB")
     blur = rng.uniform(0, 1.0) * size / 128
-    return out.filter(ImageFilter.GaussianBlur(blur)) if blur > 0.3 else out
+    return name, out.filter(ImageFilter.GaussianBlur(blur)) if blur > 0.3 else out
+
+
+def render(seed: int, cls: str, split: str, number: int, size: int) -> Image.Image:
+    """One synthetic scene of class ``cls`` as an RGB PIL image."""
+    return scene(seed, cls, split, number, size)[1]
