@@ -11,99 +11,20 @@ stage ever draws one. The verdicts are cached in ``image_check.json`` beside the
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
-from tqdm import tqdm
 
-from stylaug.data import synthetic
 from stylaug.data.check import CACHE_NAME, bad_image_summary, check_images
 from stylaug.data.images import check_on_bad_image, read_image
-from stylaug.data.index import CLASSES, DatasetIndex, index_path
+from stylaug.data.index import DatasetIndex, index_path
 from stylaug.data.places365 import index_places365
+from stylaug.data.synthetic import write_synthetic
 from stylaug.data.visual import SYNTHETIC_NOTE, write_grid
-from stylaug.io import atomic_path, atomic_write_json
 
 log = logging.getLogger(__name__)
-
-
-def _check_classes(classes) -> list[str]:
-    classes = list(classes)
-    unknown = [c for c in classes if c not in CLASSES]
-    if unknown or not classes:
-        raise ValueError(f"dataset.classes has unknown classes {unknown}; known: {list(CLASSES)}")
-    return classes
-
-
-def write_synthetic(
-    out_dir: str | Path,
-    classes=CLASSES,
-    image_size: int = 128,
-    train_per_class: int = 600,
-    test_per_class: int = 100,
-    seed: int = 0,
-) -> DatasetIndex:
-    """Render the synthetic dataset into ``out_dir`` and return its index.
-
-    Resumable: ``.settings.json`` records what the files on disk were rendered with; a rerun with
-    the same settings keeps every finished image and renders only the missing ones, a rerun with
-    other settings re-renders everything. Each image is written atomically.
-    """
-    out = Path(out_dir)
-    classes = _check_classes(classes)
-    if image_size < 16 or train_per_class < 1 or test_per_class < 1:
-        raise ValueError(
-            f"synthetic dataset needs image_size >= 16 and at least one train and test image per "
-            f"class; got image_size={image_size}, train_per_class={train_per_class}, "
-            f"test_per_class={test_per_class}"
-        )
-    settings = {
-        "generator": "stylaug.synthetic/2",
-        "seed": int(seed),
-        "image_size": int(image_size),
-        "classes": classes,
-        "counts": {"train": int(train_per_class), "test": int(test_per_class)},
-    }
-    stamp = out / ".settings.json"
-    resume = stamp.exists() and json.loads(stamp.read_text()) == settings
-    atomic_write_json(stamp, settings)
-
-    files: dict[str, dict[str, list[str]]] = {split: {} for split in settings["counts"]}
-    jobs = []
-    for split, n in settings["counts"].items():
-        for cls in classes:
-            rels = [f"{split}/{cls}/{cls}_{i:05d}.png" for i in range(n)]
-            files[split][cls] = rels
-            jobs += [
-                (split, cls, i, rel)
-                for i, rel in enumerate(rels)
-                if not (resume and (out / rel).exists())
-            ]
-            folder = out / split / cls  # drop images left over from a larger earlier run
-            for stale in (
-                set(folder.glob("*.png")) - {out / r for r in rels} if folder.exists() else ()
-            ):
-                stale.unlink()
-    for split, cls, i, rel in tqdm(
-        jobs, desc=f"rendering synthetic scenes ({image_size}px)", unit="img", disable=not jobs
-    ):
-        with atomic_path(out / rel) as tmp:
-            synthetic.render(seed, cls, split, i, image_size).save(tmp, format="PNG")
-    log.info(
-        "rendered %d images, kept %d finished ones",
-        len(jobs),
-        sum(len(v) for s in files.values() for v in s.values()) - len(jobs),
-    )
-    return DatasetIndex(
-        "synthetic",
-        out.resolve(),
-        classes,
-        files,
-        meta={"settings": settings, "note": SYNTHETIC_NOTE},
-    )
 
 
 def write_samples(

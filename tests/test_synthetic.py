@@ -10,6 +10,7 @@ from threadpoolctl import threadpool_limits
 
 from stylaug.data import synthetic
 from stylaug.data.index import CLASSES, load_index
+from stylaug.data.scenery import Scene
 from stylaug.features import eval_transform
 from stylaug.models.backbone import Backbone
 from stylaug.prepare_data import prepare_data
@@ -97,7 +98,7 @@ def test_every_block_of_images_has_each_layout_its_share():
 def test_every_layout_paints_a_whole_varied_scene(size):
     for cls, layouts in synthetic.LAYOUTS.items():
         for name, _, painter in layouts:
-            s = synthetic._Scene(np.random.default_rng([size, len(name)]), size)
+            s = Scene(np.random.default_rng([size, len(name)]), size)
             s.img[:] = np.nan  # every pixel must be painted
             painter(s)
             assert s.img.shape == (size, size, 3) and np.isfinite(s.img).all(), (cls, name)
