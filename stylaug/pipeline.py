@@ -25,7 +25,7 @@ from stylaug.data.check import bad_image_summary
 from stylaug.data.index import index_path
 from stylaug.prepare_data import prepare_data
 from stylaug.report import report
-from stylaug.train_stylizer import train_stylizer
+from stylaug.train_stylizer import train_many
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +37,13 @@ def stage_overrides(overrides) -> list[str]:
     return [o for o in overrides if not o.lstrip("+~").startswith("pipeline.")]
 
 
-def stylizer_jobs(cfg: DictConfig, p: DictConfig, seeds: list[int]) -> list[tuple[str, ...]]:
-    """One train_stylizer call per class (pool=class) or per (class, scenario, seed) (pool=scenario;
-    calls whose training lists are identical find the stylizer trained and skip)."""
+def stylizer_jobs(cfg: DictConfig, p: DictConfig, seeds: list[int]) -> list[list[str]]:
+    """One train_stylizer job per class (pool=class) or per (class, scenario, seed) (pool=scenario;
+    jobs whose training lists are identical are trained once: ``train_many``)."""
     if cfg.stylizer.pool == "class":
-        return [(f"class={cls}",) for cls in p.classes]
+        return [[f"class={cls}"] for cls in p.classes]
     return [
-        (f"class={cls}", f"scenario={scenario}", f"seed={seed}")
+        [f"class={cls}", f"scenario={scenario}", f"seed={seed}"]
         for seed in seeds
         for scenario in p.scenarios
         for cls in p.classes
@@ -68,9 +68,8 @@ def run_stage(name: str, cfg: DictConfig, overrides=()):
     if name == "prepare_data":
         return prepare_data(stage_cfg("prepare_data"))
     if name == "train_stylizer":
-        return [
-            train_stylizer(stage_cfg("train_stylizer", *e)) for e in stylizer_jobs(cfg, p, seeds)
-        ]
+        jobs = [base + job for job in stylizer_jobs(cfg, p, seeds)]
+        return train_many(jobs, int(cfg.stylizer.parallel))
     if name == "augment":
         return augment(
             stage_cfg(

@@ -25,14 +25,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import multiprocessing
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import hydra
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint
@@ -66,7 +69,9 @@ RESULT_FREE_KEYS = (
     "style_blend",  # normalised and recorded as style_blend
     "content_layers",  # resolved (null -> the network's defaults) and recorded below
     "style_layers",
+    "parallel",  # how many stylizers train at once, not how one trains
 )
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 class AtomicCheckpoint(ModelCheckpoint):
@@ -413,6 +418,46 @@ def write_checkpoint(cfg, index, plan: Plan, module, steps: int, run: dict, prob
     )  # fmt: skip
     for note in metadata["notes"]:
         log.info(note)
+
+
+# --- several stylizers ------------------------------------------------------------------------------
+
+
+def distinct_jobs(jobs: list[list[str]]) -> list[list[str]]:
+    """The jobs (train_stylizer overrides) with distinct training lists: scenarios that share a
+    list share its stylizer, so it is trained once (needs an initialised Hydra)."""
+    seen, out = set(), []
+    for overrides in jobs:
+        cfg = compose(config_name="train_stylizer", overrides=overrides)
+        key = (cfg.get("class"), Plan(cfg, cfg.get("class"), load_index(cfg.dataset)).id)
+        if key not in seen:
+            seen.add(key)
+            out.append(overrides)
+    return out
+
+
+def _train_job(overrides: list[str]) -> Path:
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return train_stylizer(compose(config_name="train_stylizer", overrides=overrides))
+
+
+def _worker_threads(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def train_many(jobs: list[list[str]], parallel: int = 1) -> list[Path]:
+    """Train the stylizers of ``jobs`` (each a list of train_stylizer overrides), ``parallel`` at
+    a time in worker processes that split the CPU threads (and share the GPU): small networks
+    leave a device idle between kernels, and several trainings fill the gaps."""
+    jobs = distinct_jobs(jobs)
+    if parallel <= 1 or len(jobs) <= 1:
+        return [train_stylizer(compose(config_name="train_stylizer", overrides=o)) for o in jobs]
+    workers = min(parallel, len(jobs))
+    threads = max(1, torch.get_num_threads() // workers)
+    log.info("training %d stylizers, %d at a time (%d threads each)", len(jobs), workers, threads)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, context, _worker_threads, (threads,)) as pool:
+        return list(pool.map(_train_job, jobs))
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train_stylizer")
