@@ -15,6 +15,13 @@ Traditional arms with ``aug_views=K`` cache K fixed random views per image and c
 Each arm appends one row to ``results/results.jsonl`` (with per-test-image predictions for the
 report's paired tests); an arm whose row (same ``config_hash``) exists is skipped unless
 ``classifier.force=true``.
+
+Beyond clean accuracy: with ``classifier.robustness`` each head is also tested on the test split
+under ImageNet-C's corruptions (``stylaug.robustness``; the ``none`` arm runs first, since the other
+arms' corruption errors are relative to it); ``classifier.quality_filter`` leaves a style arm's
+low-content-score images out (``stylaug.quality_filter``); and with an ImageNet-pretrained backbone,
+style rows record whether an ImageNet classifier still sees each stylized image as its source
+(``stylaug.agreement``).
 """
 
 from __future__ import annotations

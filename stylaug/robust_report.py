@@ -275,126 +275,88 @@ def sections(rows: list[dict], cfg, confidence: float) -> str:
 # --- every number as a table (CSV and wandb) ---------------------------------------------------------
 
 
+def _table_of(records: list[dict], columns: list[str]) -> tuple[list[str], list[list]]:
+    """(columns, rows) from dicts: ``columns`` first, then any further keys in order seen."""
+    columns = list(dict.fromkeys([*columns, *(k for r in records for k in r)]))
+    return columns, [[r.get(k) for k in columns] for r in records]
+
+
+LINE = ("scenario", "source", "arm", "stylizer_pool", "seeds")
+
+
+def _line_cells(s: dict) -> dict:
+    return dict(
+        zip(LINE, (s["scenario"], s["source"], s["arm"], s["pool"], s["seeds"]), strict=True)
+    )
+
+
+def robustness_records(rows, confidence: float, baseline: str) -> list[dict]:
+    out = []
+    for s in robustness_lines(rows, confidence, baseline):
+        r = {**_line_cells(s), "confidence": confidence}
+        for k in ("clean", "corrupted", "drop", "relative_mce", "corrupted_diff"):
+            stat = s[k] or {}
+            r.update({k: stat.get("mean"), f"{k}_lo": stat.get("lo"), f"{k}_hi": stat.get("hi")})
+        r.update({f"family_{f}": v for f, v in s["families"].items()})
+        r.update({f"acc_{c}": v for c, v in s["corruptions"].items()})
+        r.update({f"relative_ce_{c}": v for c, v in s["relative_ce"].items()})
+        r.update({f"severity_{k}": v["mean"] for k, v in s["by_severity"].items() if k != "0"})
+        spec = s["spec"]
+        r.update(
+            corruptions=" ".join(spec["corruptions"]),
+            severities=" ".join(map(str, spec["severities"])),
+            corruption_seed=spec["seed"],
+            corruption_size=spec["size"],
+            library=spec["library"],
+        )
+        out.append(r)
+    return out
+
+
+def per_class_records(rows) -> list[dict]:
+    return [
+        {
+            **_line_cells(s),
+            "class": c,
+            "minority": c == s["minority"],
+            "clean_acc": s["clean"].get(c),
+            "corrupted_acc": (s["corrupted"] or {}).get(c),
+        }  # fmt: skip
+        for s in per_class_lines(rows)
+        for c in s["classes"]
+    ]
+
+
+def filter_records(rows) -> list[dict]:
+    return [
+        {
+            **_line_cells(s),
+            "seed": seed,
+            "rule": " ".join(f"{k}={v:g}" for k, v in s["rule"].items()),
+            "class": c,
+            **q,
+        }  # fmt: skip
+        for s in filter_lines(rows)
+        for seed, per in s["per_seed"].items()
+        for c, q in per["per_class"].items()
+    ]
+
+
+AGREEMENT_COLUMNS = ["family", "classifier", "input", "images", "content_score",
+                     "top1_agreement", "top5_overlap", "spearman_rho", "spearman_p"]  # fmt: skip
+
+
 def tables(rows: list[dict], confidence: float = 0.95, baseline: str = "none") -> dict:
     """name -> (columns, rows) for robustness, per_class, quality_filter and agreement."""
-    out = {}
-    rob = robustness_lines(rows, confidence, baseline)
-    families = list(dict.fromkeys(f for s in rob for f in s["families"]))
-    corruptions = list(dict.fromkeys(c for s in rob for c in s["corruptions"]))
-    severities = list(dict.fromkeys(k for s in rob for k in s["by_severity"] if k != "0"))
-    cols = ["scenario", "source", "arm", "stylizer_pool", "seeds", "confidence"]
-    stats = ("clean", "corrupted", "drop", "relative_mce", "corrupted_diff")
-    out["robustness"] = (
-        cols + [f"{k}{x}" for k in stats for x in ("", "_lo", "_hi")]
-        + [f"family_{f}" for f in families] + [f"acc_{c}" for c in corruptions]
-        + [f"relative_ce_{c}" for c in corruptions] + [f"severity_{s}" for s in severities]
-        + ["corruptions", "severities", "corruption_seed", "corruption_size", "library"],
-        [
-            [s["scenario"], s["source"], s["arm"], s["pool"], s["seeds"], confidence]
-            + [(s[k] or {}).get(x) for k in stats for x in ("mean", "lo", "hi")]
-            + [s["families"].get(f) for f in families]
-            + [s["corruptions"].get(c) for c in corruptions]
-            + [s["relative_ce"].get(c) for c in corruptions]
-            + [s["by_severity"][sev]["mean"] if sev in s["by_severity"] else None for sev in severities]
-            + [" ".join(s["spec"]["corruptions"]), " ".join(map(str, s["spec"]["severities"])),
-               s["spec"]["seed"], s["spec"]["size"], s["spec"]["library"]]  # fmt: skip
-            for s in rob
-        ],
-    )  # fmt: skip
-    out["per_class"] = (
-        [
-            "scenario",
-            "source",
-            "arm",
-            "stylizer_pool",
-            "seeds",
-            "class",
-            "minority",
-            "clean_acc",
-            "corrupted_acc",
-        ],  # fmt: skip
-        [
-            [
-                s["scenario"],
-                s["source"],
-                s["arm"],
-                s["pool"],
-                s["seeds"],
-                c,
-                c == s["minority"],
-                s["clean"].get(c),
-                (s["corrupted"] or {}).get(c),
-            ]  # fmt: skip
-            for s in per_class_lines(rows)
-            for c in s["classes"]
-        ],
-    )
-    out["quality_filter"] = (
-        [
-            "scenario",
-            "source",
-            "arm",
-            "stylizer_pool",
-            "seed",
-            "rule",
-            "class",
-            "available",
-            "dropped",
-            "kept",
-            "lowest_kept_score",
-            "highest_dropped_score",
-        ],  # fmt: skip
-        [
-            [
-                s["scenario"],
-                s["source"],
-                s["arm"],
-                s["pool"],
-                seed,
-                " ".join(f"{k}={v:g}" for k, v in s["rule"].items()),
-                c,
-                q["available"],
-                q["dropped"],
-                q["kept"],
-                q["lowest_kept_score"],
-                q["highest_dropped_score"],
-            ]  # fmt: skip
-            for s in filter_lines(rows)
-            for seed, per in s["per_seed"].items()
-            for c, q in per["per_class"].items()
-        ],
-    )
-    out["agreement"] = (
-        [
-            "family",
-            "classifier",
-            "input",
-            "images",
-            "content_score",
-            "top1_agreement",
-            "top5_overlap",
-            "spearman_rho",
-            "spearman_p",
-        ],  # fmt: skip
-        [
-            [
-                s[k]
-                for k in (
-                    "family",
-                    "classifier",
-                    "input",
-                    "images",
-                    "content_score",
-                    "top1_agreement",
-                    "top5_overlap",
-                    "spearman_rho",
-                    "spearman_p",
-                )
-            ]
-            for s in agreement_lines(rows)
-        ],  # fmt: skip
-    )
-    return out
+    return {
+        "robustness": _table_of(robustness_records(rows, confidence, baseline), [*LINE]),
+        "per_class": _table_of(per_class_records(rows), [*LINE, "class"]),
+        "quality_filter": _table_of(filter_records(rows), [*LINE, "seed", "rule", "class"]),
+        "agreement": _table_of(
+            [{k: s[k] for k in AGREEMENT_COLUMNS} for s in agreement_lines(rows)],
+            AGREEMENT_COLUMNS,
+        ),
+    }
 
 
 def write_csvs(all_tables: dict, out_dir: Path) -> list[Path]:

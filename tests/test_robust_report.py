@@ -104,6 +104,11 @@ def read_csv(path):
         return list(csv.reader(f))
 
 
+def read_dicts(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
@@ -156,10 +161,10 @@ def test_per_class_table_marks_the_minority_in_biased_scenarios(made):
     balanced = next(x for x in section.splitlines() if x.startswith("| balanced | style, "))
     assert "| **100.0 / 70.0** |" in biased  # hot_spring: clean / corrupted
     assert "**" not in balanced
-    per_class = read_csv(root / "results/per_class.csv")
-    minority = [r for r in per_class[1:] if r[0] == "biased_case1" and r[6] == "True"]
-    assert {r[5] for r in minority} == {"hot_spring"}
-    assert len(per_class) - 1 == 2 * 3 * 4  # scenarios x arms x classes
+    per_class = read_dicts(root / "results/per_class.csv")
+    minority = [r for r in per_class if r["scenario"] == "biased_case1" and r["minority"] == "True"]
+    assert {r["class"] for r in minority} == {"hot_spring"}
+    assert len(per_class) == 2 * 3 * 4  # scenarios x arms x classes
     assert Image.open(root / "results/per_class.png").width > 500
 
 
@@ -172,9 +177,10 @@ def test_filter_section_says_how_many_were_dropped(made):
         "desert_sand: 3 of 10; hot_spring: 2 of 10; ocean: 2 of 10; skyscraper: 3, 3, 2 of 10"
         in line
     )
-    qf = read_csv(root / "results/quality_filter.csv")
-    assert len(qf) - 1 == 2 * 3 * 4  # scenarios x seeds x classes
-    assert all(int(r[7]) == int(r[8]) + int(r[9]) for r in qf[1:])  # available = dropped + kept
+    qf = read_dicts(root / "results/quality_filter.csv")
+    assert len(qf) == 2 * 3 * 4  # scenarios x seeds x classes
+    assert all(int(r["available"]) == int(r["dropped"]) + int(r["kept"]) for r in qf)
+    assert sum(int(r["kept"]) for r in qf if r["seed"] == "2") == 2 * 31
 
 
 def test_agreement_counts_each_image_once_and_relates_it_to_the_score(made):
