@@ -13,6 +13,7 @@ from collections import defaultdict
 import numpy as np
 from scipy import stats as st
 
+from stylaug.corruptions import FAMILIES
 from stylaug.stats import mean_ci, paired_difference
 from stylaug.summary import SCENARIO_ORDER, arm_label, is_style_row, label
 
@@ -96,9 +97,10 @@ def _robustness_line(key, variant, runs: dict, base: dict, confidence: float) ->
         )
         if shared
         else None,
-        "families": {
+        "families": {  # in ImageNet-C's order (rows store them sorted)
             f: _mean(_pct(rob[s]["family_accuracy"].get(f)) for s in seeds)
-            for f in first["family_accuracy"]
+            for f in FAMILIES
+            if f in first["family_accuracy"]
         },
         "corruptions": {
             c: _mean(_pct(rob[s]["corruption_accuracy"].get(c)) for s in seeds)
