@@ -1,6 +1,6 @@
 """All the pipeline's benchmark figures in one run: a table on the console and results/bench.json.
 
-    python scripts/bench.py            # stylizer, augment, classify (the issues' targets)
+    python scripts/bench.py            # stylizer, augment, classify, robustness (the issues' targets)
     python scripts/bench.py --all      # + Gatys and the photorealistic options
     python scripts/bench.py --quick    # smaller sizes, for a first look
 
@@ -94,6 +94,21 @@ def classify_rows(quick: bool) -> tuple[dict, list]:
     return res, rows
 
 
+def robustness_rows(quick: bool) -> tuple[dict, list]:
+    from bench_robustness import bench_robustness
+
+    res = bench_robustness(severities=(3,) if quick else (1, 3, 5))
+    f, s = res["first"], res["second"]
+    return res, [
+        (
+            f"robustness evaluation, {f['conditions']} corrupted test sets x {f['images']} images",
+            f"first {f['seconds']:.1f} s, second {s['seconds']:.2f} s (cache)",
+            f"{res['speedup']}x faster",
+            "≥ 10x",
+        )
+    ]
+
+
 def gatys_rows(quick: bool) -> tuple[dict, list]:
     from bench_gatys import bench
 
@@ -115,7 +130,12 @@ def main() -> None:
     parser.add_argument("--out", default="results/bench.json")
     args = parser.parse_args()
     os.environ.setdefault("WANDB_MODE", "disabled")
-    benches = {"stylizer": stylizer_rows, "augment": augment_rows, "classify": classify_rows}
+    benches = {
+        "stylizer": stylizer_rows,
+        "augment": augment_rows,
+        "classify": classify_rows,
+        "robustness": robustness_rows,
+    }
     if args.all:
         benches |= {"gatys": gatys_rows, "photoreal": photoreal_rows}
     console = Console()

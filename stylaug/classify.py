@@ -15,6 +15,13 @@ Traditional arms with ``aug_views=K`` cache K fixed random views per image and c
 Each arm appends one row to ``results/results.jsonl`` (with per-test-image predictions for the
 report's paired tests); an arm whose row (same ``config_hash``) exists is skipped unless
 ``classifier.force=true``.
+
+Beyond clean accuracy: with ``classifier.robustness`` each head is also tested on the test split
+under ImageNet-C's corruptions (``stylaug.robustness``; the ``none`` arm runs first, since the other
+arms' corruption errors are relative to it); ``classifier.quality_filter`` leaves a style arm's
+low-content-score images out (``stylaug.quality_filter``); and with an ImageNet-pretrained backbone,
+style rows record whether an ImageNet classifier still sees each stylized image as its source
+(``stylaug.agreement``).
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import torch
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from stylaug.agreement import agreement, imagenet_head
 from stylaug.arms import TRADITIONAL_ARMS, StyleSet, check_arms, style_set, train_augmentation
 from stylaug.data.dataset import ImageFiles, collate_images
 from stylaug.data.images import check_on_bad_image
@@ -45,7 +53,16 @@ from stylaug.features import ScenarioFeatures, load_backbone
 from stylaug.identity import digest, node_settings
 from stylaug.io import append_jsonl, read_jsonl
 from stylaug.models.linear_head import EpochShuffle, LinearHead
-from stylaug.models.weights import PRETRAINED_NOTE
+from stylaug.models.weights import PRETRAINED_NOTE, PretrainedWeightsMissing
+from stylaug.quality_filter import check_filters, filtered_style, manifest_entries
+from stylaug.robustness import (
+    BASELINE_ARM,
+    CorruptedTestSet,
+    add_relative_errors,
+    find_baseline,
+    robustness_spec,
+    write_samples,
+)
 from stylaug.runtime import finish_logger, make_logger, make_trainer, run_dir
 from stylaug.stats import classification_metrics
 
@@ -62,6 +79,8 @@ RESULT_FREE_KEYS = (
     "augmented_dir",  # the stylized set is identified by what made it (StyleSet.fingerprint)
     "style_sources",
     "aug_views",  # part of the identity of traditional arms only (config_hash)
+    "robustness",  # adds fields, never changes the clean result: in config_hash when on
+    "quality_filter",  # part of the filtered style arm's identity only (its StyleSet.fingerprint)
 )
 
 
@@ -86,6 +105,9 @@ def config_hash(cfg: DictConfig, arm: str, style: StyleSet | None) -> str:
         payload["style"] = style.fingerprint
     if arm in TRADITIONAL_ARMS:
         payload["aug_views"] = int(cfg.classifier.aug_views)
+    spec = robustness_spec(cfg.classifier)
+    if spec is not None:  # a row made without these corrupted test sets lacks their numbers
+        payload["robustness"] = spec.key
     return digest(payload)
 
 
@@ -101,6 +123,8 @@ class Job:
     split: ScenarioSplit
     features: ScenarioFeatures
     image_mode: bool  # backbone every epoch for every arm (no cache, or the batch-norm quirk)
+    robustness: CorruptedTestSet | None = None  # the corrupted test sets (classifier.robustness)
+    imagenet: tuple | None = None  # (ImageNet output layer, its description): style agreement
 
     @property
     def classes(self) -> list[str]:
@@ -210,6 +234,7 @@ def run_arm(job: Job, arm: str, style: StyleSet | None, logger) -> dict:
     """Train the head for one arm and test its best epoch; return the row's result fields."""
     data = arm_data(job, arm, style)
     head, pred, target = train_and_test(job, arm, data, logger)
+    robustness = job.robustness.evaluate(head) if job.robustness is not None else None
     classes, split = job.classes, job.split
     counts = {
         "train": {cls: len(split.train[cls]) for cls in classes},
@@ -234,6 +259,7 @@ def run_arm(job: Job, arm: str, style: StyleSet | None, logger) -> dict:
         "predictions": pred.tolist(),
         "test_hash": digest([p.name for p, _ in job.labelled(split.test)]),
         "backbone_every_epoch": data.backbone is not None,
+        "robustness": robustness,
     }
 
 
@@ -257,15 +283,25 @@ def classify(cfg: DictConfig) -> list[dict]:
     check_on_bad_image(cfg.data.on_bad_image)
     c = cfg.classifier
     arms = check_arms(cfg)
+    check_filters(c)
     if int(c.aug_views) < 0 or int(c.epochs) < 1 or int(c.batch_size) < 1:
         raise ValueError("classifier.epochs and batch_size must be >= 1 and aug_views >= 0")
     index = load_index(cfg.dataset)
     split = sample_scenario(index, cfg.scenario, int(cfg.seed))
-    styles = {a: style_set(cfg, index, split, a) for a in arms if a in c.style_sources}
+    styles, filters = {}, {}
+    for a in (a for a in arms if a in c.style_sources):
+        styles[a], filters[a] = filtered_style(cfg, a, style_set(cfg, index, split, a))
     hashes = {a: config_hash(cfg, a, styles.get(a)) for a in arms}
     todo = pending_arms(cfg, arms, hashes, split)
     if not todo:
         return []
+    if robustness_spec(c) is not None and cfg.model.backbone.bn_train_mode:
+        raise ValueError(
+            "classifier.robustness needs the frozen eval-mode backbone; with "
+            "model.backbone.bn_train_mode=true each arm moves its own batch-norm statistics. "
+            "Turn one of them off (classifier.robustness.corruptions=[])."
+        )
+    todo.sort(key=lambda a: a != BASELINE_ARM)  # none first: the others' errors are relative to it
     image_mode = not c.feature_cache or bool(cfg.model.backbone.bn_train_mode)
     backbone, weights = load_backbone(cfg.model.backbone)
     job = Job(
@@ -286,17 +322,14 @@ def classify(cfg: DictConfig) -> list[dict]:
                 p for part in (split.train, split.val, split.test) for p, _ in job.labelled(part)
             ]
             job.features.load(paths + [p for a in todo if a in styles for p, _ in styles[a].items])
+        prepare_extras(job, any(a in styles for a in todo))
         feature_s = time.perf_counter() - start
         for arm in todo:
             t0 = time.perf_counter()
-            row = result_row(
-                job,
-                arm,
-                styles.get(arm),
-                hashes[arm],
-                notes,
-                run_arm(job, arm, styles.get(arm), logger),
-            )
+            result = run_arm(job, arm, styles.get(arm), logger)
+            result.update(extras(job, arm, styles.get(arm), filters.get(arm)))
+            row = result_row(job, arm, styles.get(arm), hashes[arm], notes, result)
+            add_baseline_errors(job, row, rows)
             row["feature_cache"] = {
                 "used": not image_mode,
                 **job.features.stats,
@@ -309,6 +342,61 @@ def classify(cfg: DictConfig) -> list[dict]:
     finally:
         finish_logger(logger)
     return rows
+
+
+def prepare_extras(job: Job, style_arms: bool) -> None:
+    """The corrupted test sets (classifier.robustness) and, for style arms, the ImageNet classifier
+    that checks whether stylized images still look like their sources."""
+    spec = robustness_spec(job.cfg.classifier)
+    if spec is not None:
+        test = job.labelled(job.split.test)
+        job.robustness = CorruptedTestSet(job.features, test, spec, job.classes)
+        log.info(
+            "robustness: %d corrupted test sets (%s; severities %s): %d features from the cache, "
+            "%d computed, %.1f s",
+            len(spec.conditions), ", ".join(spec.corruptions), list(spec.severities),
+            job.robustness.stats["hits"], job.robustness.stats["computed"], job.robustness.seconds,
+        )  # fmt: skip
+        grid = samples_path(job.cfg, job.index.name, spec.key)
+        if test and not grid.exists():
+            write_samples(grid, test[0][0], spec, job.index.name)
+    if style_arms and job.cfg.model.backbone.weights == "imagenet":
+        try:
+            job.imagenet = imagenet_head(job.cfg.model.backbone.arch)
+        except PretrainedWeightsMissing as err:  # the backbone loaded, so this is unexpected
+            log.warning("no ImageNet classifier for the stylized-image agreement: %s", err)
+
+
+def samples_path(cfg: DictConfig, dataset: str, spec_key: str) -> Path:
+    """Where the corrupted test image grid goes: beside the results, named by dataset and spec."""
+    return Path(cfg.classifier.results_file).parent / f"corruptions_{dataset}_{spec_key[:8]}.png"
+
+
+def extras(job: Job, arm: str, style: StyleSet | None, filter_report) -> dict:
+    """The row's quality-filter count, its stylized set's folder and ImageNet agreement."""
+    out = {"quality_filter": filter_report}
+    if style is not None:
+        out["style_source"] = str(job.cfg.classifier.style_sources[arm])
+        if job.imagenet is not None and style.items:
+            entries = manifest_entries(out["style_source"], style.items)
+            out["imagenet_agreement"] = agreement(job, arm, style, entries, *job.imagenet)
+    return out
+
+
+def add_baseline_errors(job: Job, row: dict, rows: list[dict]) -> None:
+    """Fill the row's corruption errors relative to the ``none`` arm (this job's, or the newest
+    matching row in results.jsonl)."""
+    rob = row.get("robustness")
+    if not rob:
+        return
+    if row["arm"] == BASELINE_ARM:
+        add_relative_errors(rob, row)
+        return
+    key = (row["setup_hash"], row["scenario"], row["seed"], rob["spec_key"])
+    base = find_baseline(rows, *key) or find_baseline(
+        read_jsonl(job.cfg.classifier.results_file), *key
+    )
+    add_relative_errors(rob, base)
 
 
 def result_row(
@@ -343,6 +431,15 @@ def report_row(job: Job, row: dict, logger) -> None:
         row["scenario"], row["seed"], row["arm"], m["accuracy"], m["balanced_accuracy"],
         m["macro_f1"], row["best_epoch"], row["val_accuracy"],
     )  # fmt: skip
+    rob = row.get("robustness")
+    if rob:
+        mce = rob["relative_mce"]
+        log.info(
+            "%s seed %s arm %-16s mean corruption acc %.4f over %d sets; relative mCE %s",
+            row["scenario"], row["seed"], row["arm"], rob["mean_corruption_accuracy"],
+            len(rob["corruptions"]) * len(rob["severities"]),
+            "—" if mce is None else f"{100 * mce:.1f} (none = 100)",
+        )  # fmt: skip
     png = _confusion_png(
         np.array(m["confusion"]),
         job.classes,
@@ -407,6 +504,17 @@ def log_to_logger(logger, row: dict, png: Path) -> None:
         ]
     ]
     logger.log_table(key=f"{arm}/metrics", columns=columns, data=data)
+    rob = row.get("robustness")
+    if rob:
+        logger.log_table(
+            key=f"{arm}/robustness",
+            columns=["corruption", "severity", "accuracy", *[f"acc_{c}" for c in row["classes"]]],
+            data=[
+                [name, int(s), a, *[rob["per_class"][name][s][c] for c in row["classes"]]]
+                for name, by_sev in rob["accuracy"].items()
+                for s, a in by_sev.items()
+            ],
+        )
     logger.log_image(key=f"{arm}/confusion", images=[Image.open(png)])
 
 

@@ -26,8 +26,10 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from stylaug.html_report import write_html
 from stylaug.io import atomic_write_text
 from stylaug.plots import plot
+from stylaug.robust_report import sections, tables, write_csvs
 from stylaug.runtime import finish_logger, make_logger
 from stylaug.summary import load_results, summarize
 from stylaug.tables import COLUMNS, csv_rows, header, markdown_table, print_summary, quality_table
@@ -55,17 +57,26 @@ def report(cfg: DictConfig) -> str:
         header(summary, rows, rcfg, confidence, resamples)
         + markdown_table(summary, confidence, resamples)
         + ("\n" + quality_table(summary) if any(s["style"] for s in summary) else "")
+        + "\n"
+        + link_main_plot()
     )
     out = Path(rcfg.out_dir)
-    atomic_write_text(out / "report.md", md)
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(COLUMNS)
     writer.writerows(csv_rows(summary, confidence))
     atomic_write_text(out / "report.csv", buf.getvalue())
     plot(summary, out / "report.png", confidence)
+    md += sections(rows, cfg, confidence)  # robustness, per class, filter, agreement, figures
+    atomic_write_text(out / "report.md", md)
+    extra = tables(rows, confidence, rcfg.baseline)
+    write_csvs(extra, out)
+    write_html(md, out)
     print_summary(summary, confidence, resamples)
-    log.info("wrote %s, %s, %s", out / "report.md", out / "report.csv", out / "report.png")
+    log.info(
+        "wrote %s, %s, %s, %s and %s", out / "report.md", out / "report.html", out / "report.csv",
+        out / "report.png", ", ".join(f"{name}.csv" for name in extra),
+    )  # fmt: skip
     logger = make_logger(cfg, name="report", group="report", job_type="report")
     try:
         if logger and type(logger).__name__ == "WandbLogger":
@@ -77,9 +88,21 @@ def report(cfg: DictConfig) -> str:
                     for r in csv_rows(summary, confidence)
                 ],
             )
+            for name, (columns, data) in extra.items():
+                logger.log_table(
+                    key=name, columns=columns, data=[list(map(_cell, r)) for r in data]
+                )
     finally:
         finish_logger(logger)
     return md
+
+
+def _cell(v):
+    return v if isinstance(v, str | int | float) or v is None else str(v)
+
+
+def link_main_plot() -> str:
+    return "![Accuracy without / with augmentation and the paired difference](report.png)\n"
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="report")

@@ -24,6 +24,7 @@ MINIMAL = [
     "augment.batch_size=8",
     "classifier.epochs=2",
     "classifier.image_size=32",
+    "classifier.robustness.severities=[3]",
     "pipeline.seeds=[0,1]",
 ]
 
@@ -47,18 +48,26 @@ def test_demo_pipeline_runs_every_stage_and_reports(tmp_path):
         (tmp_path / "data/augmented/synthetic/johnson" / m["output"]).exists() for m in manifest
     )
     rows = read_jsonl(tmp_path / "results/results.jsonl")
-    # 4 scenarios x 2 seeds x 2 arms
+    # 4 scenarios x 2 seeds x 3 arms (the demo's quality-filtered style arm among them)
     assert sorted({(r["scenario"], r["seed"], r["arm"]) for r in rows}) == sorted(
         (s, seed, arm)
         for s in ("balanced", "biased_case1", "biased_case2", "scarce")
         for seed in (0, 1)
-        for arm in ("none", "style")
+        for arm in ("none", "style", "style_filtered")
     )
+    # every row is measured under the demo's corruptions; the filter says what it dropped
+    assert all(set(r["robustness"]["corruptions"]) == {"gaussian_noise", "defocus_blur", "fog",
+                                                       "contrast"} for r in rows)  # fmt: skip
+    for r in (r for r in rows if r["arm"] == "style_filtered"):
+        qf = r["quality_filter"]
+        assert qf["kept"] + qf["dropped"] == qf["available"] and qf["dropped"] > 0
+        assert sum(r["counts"]["augmented"].values()) == qf["kept"]
+        assert r["imagenet_agreement"]["points"]
     # the demo's networks: the offline-pretrained EfficientNet-Lite0, named in every row
     assert all(r["dataset"] == "synthetic" for r in rows)
     assert all(r["weights"]["backbone"].startswith("efficientnet_lite0:imagenet") for r in rows)
     assert all("pretrained EfficientNet-Lite0" in " ".join(r["notes"]) for r in rows)
-    for name in ("report.md", "report.csv", "report.png"):
+    for name in ("report.md", "report.csv", "report.png", "report.html", "robustness.png"):
         assert (tmp_path / "results" / name).exists()
     assert "biased_case1" in table and "scarce" in table
 
