@@ -1,6 +1,12 @@
 """``python -m stylaug.pipeline experiment=demo``: the whole study, every stage in order.
 
-    prepare_data -> train_stylizer (per class and training list) -> augment -> classify -> report
+    prepare_data -> train_stylizer (per class and training list) -> train_decoder (per scenario
+    training set) -> augment -> classify -> report
+
+The style families (``augment.families`` x ``augment.alphas``, default the paper's johnson at
+alpha 1) decide which networks are trained: Johnson stylizers for the johnson families, AdaIN
+decoders for adain and randomized. classify runs once per alpha (``augment.alpha=...``), so every
+family arm gets a row per strength; arms that do not depend on alpha find their rows and skip.
 
 Each stage is the plain function its own command calls, with a config composed from that command's
 own primary config plus the overrides given here. Every command's config has every stage's node,
@@ -23,13 +29,15 @@ from stylaug.augment import augment
 from stylaug.classify import classify
 from stylaug.data.check import bad_image_summary
 from stylaug.data.index import index_path
+from stylaug.families import DECODER_FAMILIES, JOHNSON_FAMILIES, sets_to_make
 from stylaug.prepare_data import prepare_data
 from stylaug.report import report
+from stylaug.train_decoder import train_decoder
 from stylaug.train_stylizer import train_stylizer
 
 log = logging.getLogger(__name__)
 
-STAGES = ("prepare_data", "train_stylizer", "augment", "classify", "report")
+STAGES = ("prepare_data", "train_stylizer", "train_decoder", "augment", "classify", "report")
 
 
 def stage_overrides(overrides) -> list[str]:
@@ -68,6 +76,9 @@ def run_pipeline(cfg: DictConfig, overrides=()) -> str:
     def stage_cfg(name: str, *extra: str) -> DictConfig:
         return compose(config_name=name, overrides=base + list(extra))
 
+    sets = sets_to_make(cfg.augment)
+    families = {f for f, _ in sets}
+    alphas = list(dict.fromkeys(alpha for _, alpha in sets))
     table, bad_images = "", None
     total = time.perf_counter()
     for name in (s for s in STAGES if s in p.stages):
@@ -76,9 +87,15 @@ def run_pipeline(cfg: DictConfig, overrides=()) -> str:
         if name == "prepare_data":
             prep_cfg = stage_cfg("prepare_data")
             bad_images = bad_image_summary(prepare_data(prep_cfg), index_path(prep_cfg.dataset))
-        elif name == "train_stylizer":
+        elif name == "train_stylizer" and families & set(JOHNSON_FAMILIES):
             for extra in stylizer_jobs(cfg, p, seeds):
                 train_stylizer(stage_cfg("train_stylizer", *extra))
+        elif name == "train_decoder" and families & set(DECODER_FAMILIES):
+            for scenario in p.scenarios:  # identical training sets find their decoder and skip
+                for seed in seeds:
+                    train_decoder(
+                        stage_cfg("train_decoder", f"scenario={scenario}", f"seed={seed}")
+                    )
         elif name == "augment":
             augment(
                 stage_cfg(
@@ -88,9 +105,15 @@ def run_pipeline(cfg: DictConfig, overrides=()) -> str:
                 )
             )
         elif name == "classify":
-            for scenario in p.scenarios:
-                for seed in seeds:
-                    classify(stage_cfg("classify", f"scenario={scenario}", f"seed={seed}"))
+            for alpha in alphas:
+                for scenario in p.scenarios:
+                    for seed in seeds:
+                        overrides_ = (
+                            f"scenario={scenario}",
+                            f"seed={seed}",
+                            f"augment.alpha={alpha}",
+                        )
+                        classify(stage_cfg("classify", *overrides_))
         elif name == "report":
             table = report(stage_cfg("report"))
         log.info("==== %s done in %.1f s ====", name, time.perf_counter() - start)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 import warnings
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader
 
+from stylaug.compute import resumed_seconds, trainer_device
 from stylaug.data.dataset import ImageFiles, SquareView, collate_images, square_tensor
 from stylaug.data.images import check_on_bad_image, load_rgb, read_image
 from stylaug.data.index import DatasetIndex, load_index
@@ -199,6 +201,7 @@ class Plan:
         self.settings_hash = digest(self.settings)
         self.out = checkpoint_path(s.out_dir, cls, self.id)
         self.work = Path(s.out_dir) / "_train" / cls / self.id
+        self.compute = None  # {"train_seconds", "device"}, once trained
 
     def resume_key(self) -> str:
         """Settings a longer run may continue from: everything but the training length."""
@@ -317,12 +320,21 @@ def fit(cfg, plan: Plan, module: StylizerTraining, data, probe: torch.Tensor, lo
     trainer = make_trainer(
         cfg, "train_stylizer", logger, [checkpoint], max_epochs=-1, max_steps=plan.steps
     )
+    before = resumed_seconds(stamp, resume)
     if trainer.is_global_zero:
         atomic_write_json(stamp, {"resume_key": plan.resume_key(), "settings": plan.settings})
     start = module.probe(probe)  # the untrained network (same seed, same init)
+    t0 = time.perf_counter()
     with warnings.catch_warnings():  # the frozen loss network is in eval mode on purpose
         warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
         trainer.fit(module, train_dataloaders=data, ckpt_path=str(last) if resume else None)
+    plan.compute = {
+        "train_seconds": round(before + time.perf_counter() - t0, 3),
+        "device": trainer_device(trainer),
+    }
+    if trainer.is_global_zero:  # a later resume adds its seconds to these
+        stamp_data = {"resume_key": plan.resume_key(), "settings": plan.settings}
+        atomic_write_json(stamp, {**stamp_data, "train_seconds": plan.compute["train_seconds"]})
     if trainer.interrupted:
         raise RuntimeError(
             f"training of stylizer {plan.settings['class']}/{plan.id} was interrupted at step "
@@ -368,6 +380,7 @@ def write_checkpoint(cfg, index, plan: Plan, module, steps, resumed, probe, loss
         "preserve_color": bool(s.preserve_color),
         "train_images": len(plan.images),
         "probe_losses": losses,
+        "compute": plan.compute,
         "settings": plan.settings,
         "settings_hash": plan.settings_hash,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
