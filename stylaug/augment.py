@@ -565,7 +565,11 @@ def write_info(out_dir, index, a, image_size, makers, plan, rows, summary) -> No
     quality = quality_by_class(plan, rows)
     used = {k: v for kind in makers.values() for k, v in kind.items()}
     weights = {s["loss_net_weights"] for s in used.values()}
-    pools = {key: {"images": len(p.images), "skipped": p.skipped} for key, p in plan.pools.items()}
+    folder = str(a.style_pool) if str(a.style_pool).startswith("folder=") else None
+    pools = {  # a folder pool once; scenario pools per style list
+        folder or key: {"images": len(p.images), "skipped": p.skipped}
+        for key, p in plan.pools.items()
+    }
     atomic_write_json(
         out_dir / "info.json",
         {

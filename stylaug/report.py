@@ -26,6 +26,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from stylaug.family_report import family_lines, family_markdown, plot_alpha
 from stylaug.io import atomic_write_text
 from stylaug.plots import plot
 from stylaug.runtime import finish_logger, make_logger
@@ -57,6 +58,11 @@ def report(cfg: DictConfig) -> str:
         + ("\n" + quality_table(summary) if any(s["style"] for s in summary) else "")
     )
     out = Path(rcfg.out_dir)
+    families = family_lines(rows, confidence, rcfg.baseline)
+    if family_markdown(families, confidence):
+        md += "\n" + family_markdown(families, confidence)
+        if plot_alpha(families, out / "report_families.png", confidence):
+            md += "![accuracy against strength](report_families.png)\n"
     atomic_write_text(out / "report.md", md)
     buf = io.StringIO()
     writer = csv.writer(buf)

@@ -17,8 +17,10 @@ from stylaug.classify import classify
 from stylaug.data.pools import training_list
 from stylaug.data.scenarios import sample_scenario
 from stylaug.families import cross_class, decoder_list, draw_style, image_rng, slot_for
+from stylaug.family_report import family_lines
 from stylaug.io import read_jsonl
 from stylaug.models.adain import adain, load_decoder, mean_std
+from stylaug.report import report
 from stylaug.train_decoder import train_decoder
 from tests.conftest import TINY_DATASET, compose_cfg
 from tests.test_augment import save_fake_stylizers
@@ -34,7 +36,7 @@ def cfg_for(root, artifacts, *extra):
     return compose_cfg(
         "augment",
         [
-            *TINY_DATASET, *EFFNET, *DECODER, *PHOTOREAL, SCENARIOS, "augment.seeds=[0,1]",
+            *TINY_DATASET, *EFFNET, *DECODER, *PHOTOREAL, SCENARIOS, "augment.seeds=[0]",
             f"augment.stylizer_dir={artifacts}/stylizers", f"decoder.out_dir={artifacts}/decoders",
             "augment.batch_size=8", "data.num_workers=0", "logger=none", *extra,
         ],
@@ -44,9 +46,10 @@ def cfg_for(root, artifacts, *extra):
 
 @pytest.fixture(scope="module")
 def artifacts(tiny_root, tiny_index, tmp_path_factory):
-    """Fake (seeded, untrained) stylizers and really trained tiny decoders for both seeds."""
+    """Fake (seeded, untrained) stylizers and really trained tiny decoders, seeds 0 and 1."""
     folder = tmp_path_factory.mktemp("artifacts")
-    save_fake_stylizers(folder / "stylizers", tiny_index, cfg_for(tiny_root, folder))
+    stylizers = cfg_for(tiny_root, folder, "augment.seeds=[0,1]")
+    save_fake_stylizers(folder / "stylizers", tiny_index, stylizers)
     for scenario in ("biased_case1", "scarce"):
         for seed in (0, 1):
             cfg = cfg_for(tiny_root, folder, f"scenario={scenario}", f"seed={seed}")
@@ -54,7 +57,7 @@ def artifacts(tiny_root, tiny_index, tmp_path_factory):
     return folder
 
 
-def expected(index, cfg, seeds=(0, 1)):
+def expected(index, cfg, seeds=(0,)):
     """(scenario, seed, class) -> (slot id, [(source, view)]) as every family must make them."""
     out = {}
     for seed in seeds:
@@ -80,7 +83,7 @@ def test_every_family_stylizes_only_each_scenarios_training_images(
     assert summary["failed"] == 0 and summary["written"] == len(rows) == summary["planned"]
     by_key = {(r["stylizer_id"], r["source"], r["view"]): r for r in rows}
     want = expected(tiny_index, cfg)
-    for (scenario, seed, cls), (slot, pairs, split) in want.items():
+    for (_, _, cls), (slot, pairs, split) in want.items():
         train = set(split.train[cls])
         for source, view in pairs:  # the scenario's count, each from its own training list
             r = by_key[(slot, source, view)]
@@ -117,7 +120,7 @@ def test_cross_and_decoder_slots_follow_each_scenarios_lists(tiny_root, tiny_ind
     assert slot.maker.cls == other != "ocean"
     assert plan.slots[slot.id].maker.id == slot.id.split("-x")[1]
     assert (other, slot.maker.id) in plan.needed  # the other class's stylizer of that scenario
-    adain_cfg = cfg_for(tiny_root, artifacts, "augment.family=adain")
+    adain_cfg = cfg_for(tiny_root, artifacts, "augment.family=adain", "augment.seeds=[0,1]")
     plan = plan_jobs(tiny_index, adain_cfg)
     images = decoder_list(tiny_index, split, "scenario")
     assert set(images) == {p for c in split.train for p in split.train[c]}
@@ -180,10 +183,12 @@ def test_alpha_strength_blends(tiny_root, tiny_index, artifacts, tmp_path):
 
 
 def test_decoder_learns_and_records_its_training(tiny_root, tiny_index, tmp_path, one_thread):
+    """A tiny decoder's reconstruction loss (AdaIN's content loss, the style term off) drops."""
     cfg = compose_cfg(
         "train_decoder",
         [*TINY_DATASET, *EFFNET, "decoder.image_size=32", "decoder.batch_size=4",
-         "decoder.max_steps=25", "decoder.lr=1e-3", "decoder.sample_images=4",
+         "decoder.max_steps=20", "decoder.lr=1e-3", "decoder.sample_images=4",
+         "decoder.style_weight=0",
          "decoder.checkpoint_every=100", f"decoder.out_dir={tmp_path}", "scenario=scarce",
          "data.num_workers=0", "logger=none"],
         tiny_root,
@@ -191,9 +196,8 @@ def test_decoder_learns_and_records_its_training(tiny_root, tiny_index, tmp_path
     path = train_decoder(cfg)
     net, meta = load_decoder(path)
     losses = meta["probe_losses"]
-    assert losses["end"]["content"] < 0.7 * losses["initial"]["content"]  # reconstruction
-    assert losses["end"]["loss"] < losses["initial"]["loss"]
-    assert meta["steps"] == 25 and meta["layer"] == "block4" and meta["in_channels"] == 40
+    assert losses["end"]["content"] < 0.8 * losses["initial"]["content"]  # reconstruction
+    assert meta["steps"] == 20 and meta["layer"] == "block4" and meta["in_channels"] == 40
     split = sample_scenario(tiny_index, cfg.scenario, 0)
     assert sorted(meta["train_list"]) == sorted(
         p for c in tiny_index.classes for p in training_list(tiny_index, split, c, "scenario")
@@ -212,13 +216,15 @@ def test_folder_pool_skips_and_counts_bad_images(tiny_root, tiny_index, artifact
     Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(paintings / "tiny.png")
     (paintings / "broken.jpg").write_bytes(b"not an image")
     out = tmp_path / "aug"
-    cfg = cfg_for(tiny_root, artifacts, "augment.family=adain", f"augment.style_pool=folder={paintings}",
+    cfg = cfg_for(tiny_root, artifacts, "augment.family=adain", f"augment.style_pool='folder={paintings}'",
                   "augment.min_style_side=32", "augment.scenarios=[scarce]", "augment.seeds=[0]",
                   f"augment.out_dir={out}")  # fmt: skip
     assert cfg.augment.tag == "adain_folder-paintings"
     augment(cfg)
     rows = read_jsonl(out / MANIFEST)
-    assert rows and {r["style_source"] for r in rows} <= {str(paintings / f"p{i}.png") for i in range(3)}
+    assert rows and {r["style_source"] for r in rows} <= {
+        str(paintings / f"p{i}.png") for i in range(3)
+    }
     pools = json.loads((out / "info.json").read_text())["style_pools"]
     (pool,) = pools.values()
     assert pool["images"] == 3 and sorted(s["why"].split()[0] for s in pool["skipped"]) == [
@@ -258,12 +264,20 @@ def test_alpha_sweep_gives_one_row_per_alpha_and_combined_arm(
         cfg = classify_cfg(tiny_root, artifacts, tmp_path, arms, f"augment.alpha={alpha}",
                            f"dataset.dir={tiny_root}/data/synthetic", "classifier.aug_views=2")  # fmt: skip
         assert list(arm_specs(cfg))[2:] == (
-            ["adain_a0.5", "randaugment+adain_a0.5"] if alpha == 0.5 else ["adain", "randaugment+adain"]
+            ["adain_a0.5", "randaugment+adain_a0.5"]
+            if alpha == 0.5
+            else ["adain", "randaugment+adain"]
         )
         rows += classify(cfg)
     names = [r["arm"] for r in rows]
-    assert names == ["none", "randaugment", "adain_a0.5", "randaugment+adain_a0.5",
-                     "adain", "randaugment+adain"]  # fmt: skip  (none/randaugment: once)
+    assert names == [
+        "none",
+        "randaugment",
+        "adain_a0.5",
+        "randaugment+adain_a0.5",
+        "adain",
+        "randaugment+adain",
+    ]  # fmt: skip  (none/randaugment: once)
     split = sample_scenario(tiny_index, cfg.scenario, 0)
     n_real = sum(len(v) for v in split.train.values())
     n_aug = sum(len(v) for v in split.augment.values())
@@ -276,6 +290,31 @@ def test_alpha_sweep_gives_one_row_per_alpha_and_combined_arm(
     assert by["randaugment+adain"]["traditional"] == "randaugment"
     assert by["randaugment+adain"]["counts"]["aug_views"] == 2
     assert by["randaugment"]["counts"]["train_seen"] == n_real
+
+    # the report's family sections: every arm with its differences, cost, and the alpha plot
+    report_cfg = compose_cfg("report", [f"report.results_file={tmp_path}/results.jsonl",
+                                        f"report.out_dir={tmp_path}/report", "logger=none",
+                                        "report.bootstrap=0"], tiny_root)  # fmt: skip
+    md = report(report_cfg)
+    section = md[md.index("## Style families") :]
+    for name in names:
+        assert f"| `{name}` |" in section
+    assert "best traditional arm: `randaugment`" in section and "pts/h" in section
+    assert (tmp_path / "report/report_families.png").is_file()
+    lines = family_lines(read_jsonl(tmp_path / "results.jsonl"))
+    adain_line = next(x for x in lines if x["arm"] == "adain")
+    none_acc = by["none"]["metrics"]["accuracy"] * 100
+    assert adain_line["vs_none"]["mean"] == pytest.approx(
+        by["adain"]["metrics"]["accuracy"] * 100 - none_acc
+    )
+    rand_acc = by["randaugment"]["metrics"]["accuracy"] * 100
+    assert adain_line["vs_best_traditional"]["mean"] == pytest.approx(
+        by["adain"]["metrics"]["accuracy"] * 100 - rand_acc
+    )
+    cost = by["adain"]["style_compute"]
+    hours = (cost["training_seconds"] + cost["generation_seconds"]) / 3600
+    assert adain_line["hours"] == pytest.approx(hours)
+    assert adain_line["gain_per_hour"] == pytest.approx(adain_line["vs_none"]["mean"] / hours)
 
 
 def test_unknown_arm_names_the_families(tiny_root, artifacts, tmp_path):
