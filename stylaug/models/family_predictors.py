@@ -10,8 +10,6 @@ stylized image and of its source to the image's own style image.
 
 from __future__ import annotations
 
-import time
-
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
@@ -64,7 +62,8 @@ class PairPredictor(pl.LightningModule):
         self.register_buffer("alphas", torch.tensor(alphas, dtype=torch.float32))
 
     def stylize(self, content, style, jobs) -> torch.Tensor:
-        raise NotImplementedError
+        """(N, 3, H, W) stylized images of the readable items; each family defines it."""
+        raise NotImplementedError(f"{type(self).__name__} does not define stylize")
 
     def predict_step(self, batch, batch_idx):
         pairs, jobs, ok = batch
@@ -108,12 +107,9 @@ class PhotorealPredictor(PairPredictor):
     def __init__(self, optimiser: PhotorealBatch, alphas, scorer=None, score_layers=()):
         super().__init__(scorer, score_layers, alphas)
         self.optimiser = optimiser
-        self.seconds = []  # optimisation seconds per batch, with its size
 
     def stylize(self, content, style, jobs) -> torch.Tensor:
-        start = time.perf_counter()
         y = self.optimiser(content, style)
-        self.seconds.append((time.perf_counter() - start, len(content)))
         alpha = self.alphas[jobs].view(-1, 1, 1, 1)
         return alpha * y + (1 - alpha) * content
 
