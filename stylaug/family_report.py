@@ -15,6 +15,7 @@ and accuracy gained per compute hour.
 
 from __future__ import annotations
 
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 
@@ -206,7 +207,7 @@ def plot_alpha(lines: list[dict], path: Path, confidence: float = 0.95) -> Path 
                    [(p["acc"]["hi"] - p["acc"]["mean"]) if p["acc"]["hi"] is not None else 0
                     for p in pts]]  # fmt: skip
             ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=name)
-        ax.set_title(f"{scenario}\n{source}", fontsize=7)
+        ax.set_title("\n".join([scenario, *textwrap.wrap(source, 70)]), fontsize=7)
         ax.set_xlabel("strength α")
         ax.set_ylabel("test accuracy (%)")
         ax.legend(fontsize=7)
