@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-slow test-all demo lint format bench clean
+.PHONY: install test test-slow test-all demo demo-families lint format bench clean
 
 install: $(STAMP)
 
@@ -25,6 +25,9 @@ test-all: install
 
 demo: install
 	WANDB_MODE=offline $(BIN)/python -m stylaug.pipeline experiment=demo
+
+demo-families: install
+	WANDB_MODE=offline $(BIN)/python -m stylaug.pipeline experiment=demo_families
 
 bench: install
 	WANDB_MODE=disabled $(BIN)/python scripts/bench.py

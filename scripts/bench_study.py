@@ -92,9 +92,9 @@ def images_done(name: str, result, cfg) -> tuple[int, dict]:
         return sum(n for per in counts.values() for n in per.values()), {}
     if name == "train_stylizer":
         metas = {str(p): load_stylizer(p)[1] for p in dict.fromkeys(result)}
-        trained = [m for m in metas.values() if m.get("train_seconds")]
+        trained = [m for m in metas.values() if (m.get("compute") or {}).get("train_seconds")]
         steps = sum(m["steps"] for m in trained)
-        seconds = sum(m["train_seconds"] for m in trained)
+        seconds = sum(m["compute"]["train_seconds"] for m in trained)
         seen = sum(m["steps"] * m.get("effective_batch", cfg.stylizer.batch_size) for m in trained)
         return seen, {
             "stylizers": len(metas),

@@ -96,7 +96,7 @@ def agreement(job, arm: str, style, entries: list[dict], head: nn.Linear, head_d
     return {
         "classifier": head_desc,
         "input": job.features.transform_desc,
-        "set": Path(job.cfg.classifier.style_sources[arm]).name,
+        "set": Path(style.folder).name,
         "per_class": {
             cls: {
                 "images": len(ix),

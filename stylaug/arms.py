@@ -4,20 +4,31 @@
 * a style arm (``style``, or any name in ``classifier.style_sources``) - plus the scenario's
   stylized images, each made by the stylizer of this (scenario, seed, class), looked up by
   (stylizer, source, view) in that folder's ``manifest.jsonl``;
-* ``flip_crop_jitter`` / ``randaugment`` - traditional augmentation of the real images.
+* ``flip_crop_jitter`` / ``randaugment`` - traditional augmentation of the real images;
+* a style family (``johnson``, ``johnson_color``, ``johnson_cross``, ``adain``, ``randomized``,
+  ``photoreal``; ``stylaug.families``) - plus the scenario's images of that family's set at
+  ``augment.alpha`` and ``augment.style_pool``; the arm is named after the set (its tag, e.g.
+  ``adain_a0.5``), so a multirun over ``augment.alpha`` gives one row per strength;
+* ``<traditional>+<style arm>`` (e.g. ``randaugment+adain``) - the traditional augmentation of the
+  real images, plus the style arm's stylized images (as they are).
+
+Every style arm adds exactly the scenario's stylized count (``ScenarioSplit.augment``), each image
+found in the manifest by the slot its family gives that (scenario, seed, class).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torchvision import transforms as T
 
+from stylaug.config_resolvers import FAMILIES, set_tag
 from stylaug.data.pools import check_pool, checkpoint_path, list_id, train_command, training_list
 from stylaug.data.scenarios import ScenarioSplit
+from stylaug.families import slot_for
 from stylaug.io import read_jsonl
 from stylaug.manifest import MANIFEST, quality_of
 from stylaug.models.backbone import Backbone
@@ -34,6 +45,12 @@ PER_IMAGE_KEYS = {
     "content_score",
     "gram_distance",
     "source_gram_distance",
+    "image_alpha",
+    "style_source",
+    "gen_seconds",
+    "device",
+    "train_seconds",  # what the set cost: in StyleSet.compute, not in its identity
+    "train_device",
 }
 
 
@@ -54,16 +71,57 @@ def train_augmentation(arm: str, image_size: int, backbone: Backbone) -> tuple[T
     return tf, f"{arm}:{aug!r}|to_tensor|normalize({backbone.normalization})"
 
 
-def check_arms(cfg: DictConfig) -> list[str]:
+@dataclass(frozen=True)
+class ArmSpec:
+    traditional: str | None  # flip_crop_jitter | randaugment
+    folder: Path | None  # the style set's folder (holds manifest.jsonl)
+    family: str | None = None  # a family arm: the family it was named by
+
+
+def family_folder(cfg: DictConfig, tag: str) -> Path:
+    return Path(cfg.paths.data_dir) / "augmented" / cfg.dataset.name / tag
+
+
+def style_arm(cfg: DictConfig, name: str) -> tuple[str, ArmSpec] | None:
+    """A style part of an arm: a ``style_sources`` name, or a family (named after its set)."""
+    sources = cfg.classifier.style_sources
+    if name in sources:
+        return name, ArmSpec(None, Path(sources[name]))
+    if name in FAMILIES:
+        a = cfg.augment
+        tag = set_tag(name, a.alpha, a.style_pool)
+        return tag, ArmSpec(None, family_folder(cfg, tag), name)
+    return None
+
+
+def arm_specs(cfg: DictConfig) -> dict[str, ArmSpec]:
+    """``classifier.arms`` resolved: result-row arm name -> what the arm adds."""
     arms = list(cfg.classifier.arms)
-    known = ["none", *cfg.classifier.style_sources, *TRADITIONAL_ARMS]
-    bad = [a for a in arms if a not in known]
-    if bad or not arms or len(set(arms)) != len(arms):
+    specs, bad = {}, []
+    for arm in arms:
+        trad, _, style = arm.partition("+") if "+" in arm else (None, "", arm)
+        if arm == "none":
+            specs[arm] = ArmSpec(None, None)
+        elif arm in TRADITIONAL_ARMS:
+            specs[arm] = ArmSpec(arm, None)
+        elif (trad is None or trad in TRADITIONAL_ARMS) and (found := style_arm(cfg, style)):
+            name, spec = found
+            specs[f"{trad}+{name}" if trad else name] = ArmSpec(trad, spec.folder, spec.family)
+        else:
+            bad.append(arm)
+    known = ["none", *cfg.classifier.style_sources, *TRADITIONAL_ARMS, *FAMILIES]
+    if bad or not arms or len(set(arms)) != len(arms) or len(specs) != len(arms):
         raise ValueError(
             f"classifier.arms={arms} is not valid: unknown {bad}, or empty/repeated. Known arms: "
-            f"{known} (add style variants as classifier.style_sources.<name>=<folder with manifest.jsonl>)"
+            f"{known} and <traditional>+<style arm> (e.g. randaugment+adain); add style variants "
+            "as classifier.style_sources.<name>=<folder with manifest.jsonl>"
         )
-    return arms
+    return specs
+
+
+def check_arms(cfg: DictConfig) -> list[str]:
+    """The result-row names of ``classifier.arms`` (family arms named after their set)."""
+    return list(arm_specs(cfg))
 
 
 def augment_command(cfg: DictConfig) -> str:
@@ -81,6 +139,10 @@ class StyleSet:
     fingerprint: list  # what identifies the stylized set in config_hash
     pool: str  # scenario | class: which images the stylizers trained on
     quality: dict  # class -> {content_score, gram_ratio, images}
+    family: str = "johnson"  # the style family that made the set
+    alpha: float = 1.0  # its strength
+    compute: dict = field(default_factory=dict)  # seconds it took (training + generation)
+    folder: Path | None = None  # the set's folder (holds manifest.jsonl)
 
 
 def missing_style_error(cfg, index, split, arm, manifest, missing, total) -> FileNotFoundError:
@@ -106,22 +168,37 @@ def missing_style_error(cfg, index, split, arm, manifest, missing, total) -> Fil
     )
 
 
-def style_set(cfg: DictConfig, index, split: ScenarioSplit, arm: str) -> StyleSet:
-    """Look up exactly the scenario's (source, view) pairs, as stylized by the stylizer of this
-    (scenario, seed, class), in the arm's manifest; fail clearly if any is missing."""
+def set_family(rows: list[dict]) -> DictConfig:
+    """The family settings a set's manifest records (older sets: the paper's johnson)."""
+    first = rows[0] if rows else {}
+    return OmegaConf.create(
+        {
+            "family": first.get("family", "johnson"),
+            "alpha": float(first.get("alpha", 1.0)),
+            "style_seed": int(first.get("style_seed", 0)),
+            "style_pool": first.get("style_pool", "same_class"),
+        }
+    )
+
+
+def style_set(
+    cfg: DictConfig, index, split: ScenarioSplit, arm: str, folder: Path | None = None
+) -> StyleSet:
+    """Look up exactly the scenario's (source, view) pairs, as stylized for this (scenario, seed,
+    class) by the set's family, in the arm's manifest; fail clearly if any is missing."""
     pool = check_pool(cfg.stylizer.pool)
-    folder = Path(cfg.classifier.style_sources[arm])
+    folder = Path(cfg.classifier.style_sources[arm] if folder is None else folder)
     manifest = folder / MANIFEST
-    entries = {}
-    for e in read_jsonl(manifest):
-        entries[(e.get("stylizer_id"), e["source"], int(e["view"]))] = e
+    rows = read_jsonl(manifest)
+    family = set_family(rows)
+    entries = {(e.get("stylizer_id"), e["source"], int(e["view"])): e for e in rows}
     items, missing, used = [], [], {}
     for cls, pairs in split.augment.items():
-        sid = list_id(index, training_list(index, split, cls, pool)) if pairs else None
+        sid = slot_for(index, split, cls, family, pool).id if pairs else None
         for source, view in pairs:
             e = entries.get((sid, source, int(view)))
             if e is None or not (folder / e["output"]).exists():
-                missing.append(f"{source} (view {view}, stylizer {cls}/{sid})")
+                missing.append(f"{source} (view {view}, slot {cls}/{sid})")
                 continue
             if e.get("class", cls) != cls:
                 raise ValueError(
@@ -149,4 +226,24 @@ def style_set(cfg: DictConfig, index, split: ScenarioSplit, arm: str) -> StyleSe
         stylizers[cls] = info
         fingerprint.append([cls, {k: sorted(v) for k, v in sorted(extras.items())}])
         quality[cls] = quality_of(es)
-    return StyleSet(items, stylizers, [folder.name, pool, sorted(fingerprint)], pool, quality)
+    return StyleSet(
+        items, stylizers, [folder.name, pool, sorted(fingerprint)], pool, quality,
+        family.family, family.alpha, used_compute([e for es in used.values() for e in es]), folder,
+    )  # fmt: skip
+
+
+def used_compute(rows: list[dict]) -> dict:
+    """What the images an arm adds cost: their generation seconds, plus the training seconds of
+    every stylizer or decoder that made them (each once); None where a checkpoint predates it."""
+    training = {}
+    for r in rows:
+        training.setdefault(r.get("stylizer"), r.get("train_seconds"))
+    known = [t for t in training.values() if t is not None]
+    gen = [r.get("gen_seconds") for r in rows]
+    return {
+        "generation_seconds": sum(gen) if rows and None not in gen else None,
+        "training_seconds": sum(known) if len(known) == len(training) else None,
+        "makers": len(training),
+        "devices": sorted({str(r["device"]) for r in rows if r.get("device")}),
+        "train_devices": sorted({str(r["train_device"]) for r in rows if r.get("train_device")}),
+    }

@@ -42,7 +42,7 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from stylaug.agreement import agreement, imagenet_head
-from stylaug.arms import TRADITIONAL_ARMS, StyleSet, check_arms, style_set, train_augmentation
+from stylaug.arms import TRADITIONAL_ARMS, StyleSet, arm_specs, style_set, train_augmentation
 from stylaug.data.dataset import ImageFiles, collate_images
 from stylaug.data.images import check_on_bad_image
 from stylaug.data.index import DatasetIndex, load_index
@@ -103,12 +103,18 @@ def config_hash(cfg: DictConfig, arm: str, style: StyleSet | None) -> str:
     payload = {**setup_payload(cfg), "seed": int(cfg.seed), "arm": arm}
     if style is not None:
         payload["style"] = style.fingerprint
-    if arm in TRADITIONAL_ARMS:
+    if traditional_part(arm):
         payload["aug_views"] = int(cfg.classifier.aug_views)
     spec = robustness_spec(cfg.classifier)
     if spec is not None:  # a row made without these corrupted test sets lacks their numbers
         payload["robustness"] = spec.key
     return digest(payload)
+
+
+def traditional_part(arm: str) -> str | None:
+    """The traditional augmentation an arm applies to the real images (a combined arm's first)."""
+    first = arm.split("+", 1)[0]
+    return first if first in TRADITIONAL_ARMS else None
 
 
 # --- one job: a scenario and a seed ------------------------------------------------------------
@@ -154,20 +160,34 @@ def arm_data(job: Job, arm: str, style: StyleSet | None) -> ArmData:
         job.labelled(part) for part in (job.split.train, job.split.val, job.split.test)
     )
     extra = [(p, job.classes.index(cls)) for p, cls in style.items] if style else []
-    traditional = arm in TRADITIONAL_ARMS
+    traditional = traditional_part(arm)
     if job.image_mode or (traditional and int(c.aug_views) == 0):
-        aug = train_augmentation(arm, c.image_size, features.backbone)[0] if traditional else None
-        train, val, test = (
-            image_files(items, tf or features.transform, job.cfg.data.on_bad_image)
-            for items, tf in ((real + extra, aug), (val, None), (test, None))
+        aug = (
+            train_augmentation(traditional, c.image_size, features.backbone)[0]
+            if traditional
+            else None
         )
+        bad = job.cfg.data.on_bad_image
+        train, val, test = (
+            image_files(items, tf or features.transform, bad)
+            for items, tf in ((real, aug), (val, None), (test, None))
+        )
+        if extra:  # stylized images as they are (a combined arm augments the real ones only)
+            train = torch.utils.data.ConcatDataset(
+                [train, image_files(extra, features.transform, bad)]
+            )
         backbone = features.backbone
         if job.cfg.model.backbone.bn_train_mode:  # each arm moves its own copy's statistics
             backbone = copy.deepcopy(backbone)
         return ArmData(train, val, test, backbone, int(c.num_workers))
     if traditional:
-        aug, desc = train_augmentation(arm, c.image_size, features.backbone)
-        train = TensorDataset(*features.views(real, aug, desc, int(c.aug_views)))
+        aug, desc = train_augmentation(traditional, c.image_size, features.backbone)
+        x, y, ok = features.views(real, aug, desc, int(c.aug_views))
+        if extra:  # every view of a stylized image is the image itself
+            xs, ys, oks = features.tensors(extra)
+            x = torch.cat([x, xs[:, None].expand(-1, x.shape[1], -1)])
+            y, ok = torch.cat([y, ys]), torch.cat([ok, oks])
+        train = TensorDataset(x, y, ok)
     else:
         train = TensorDataset(*features.tensors(real + extra))
     val, test = (TensorDataset(*features.tensors(items)) for items in (val, test))
@@ -186,7 +206,7 @@ def loader(data: ArmData, dataset: Dataset, batch_size: int, seed: int | None = 
         sampler=EpochShuffle(len(dataset), seed) if seed is not None else None,
         num_workers=data.workers,
         persistent_workers=data.workers > 0,
-        collate_fn=collate_images if isinstance(dataset, ImageFiles) else None,
+        collate_fn=collate_images if not isinstance(dataset, TensorDataset) else None,
     )
 
 
@@ -246,7 +266,7 @@ def run_arm(job: Job, arm: str, style: StyleSet | None, logger) -> dict:
         "train_seen": int(head.train_seen),
         "skipped_bad_images": int(len(job.features.bad)),
     }
-    if arm in TRADITIONAL_ARMS and data.backbone is None:
+    if traditional_part(arm) and data.backbone is None:
         counts["aug_views"] = int(job.cfg.classifier.aug_views)
     return {
         "counts": counts,
@@ -282,15 +302,18 @@ def classify(cfg: DictConfig) -> list[dict]:
     """Run every configured arm of one (scenario, seed); append and return the new result rows."""
     check_on_bad_image(cfg.data.on_bad_image)
     c = cfg.classifier
-    arms = check_arms(cfg)
+    specs = arm_specs(cfg)
+    arms = list(specs)
     check_filters(c)
     if int(c.aug_views) < 0 or int(c.epochs) < 1 or int(c.batch_size) < 1:
         raise ValueError("classifier.epochs and batch_size must be >= 1 and aug_views >= 0")
     index = load_index(cfg.dataset)
     split = sample_scenario(index, cfg.scenario, int(cfg.seed))
     styles, filters = {}, {}
-    for a in (a for a in arms if a in c.style_sources):
-        styles[a], filters[a] = filtered_style(cfg, a, style_set(cfg, index, split, a))
+    for a in (a for a in arms if specs[a].folder):
+        styles[a], filters[a] = filtered_style(
+            cfg, a, style_set(cfg, index, split, a, specs[a].folder)
+        )
     hashes = {a: config_hash(cfg, a, styles.get(a)) for a in arms}
     todo = pending_arms(cfg, arms, hashes, split)
     if not todo:
@@ -376,7 +399,7 @@ def extras(job: Job, arm: str, style: StyleSet | None, filter_report) -> dict:
     """The row's quality-filter count, its stylized set's folder and ImageNet agreement."""
     out = {"quality_filter": filter_report}
     if style is not None:
-        out["style_source"] = str(job.cfg.classifier.style_sources[arm])
+        out["style_source"] = str(style.folder)
         if job.imagenet is not None and style.items:
             entries = manifest_entries(out["style_source"], style.items)
             out["imagenet_agreement"] = agreement(job, arm, style, entries, *job.imagenet)
@@ -415,6 +438,10 @@ def result_row(
         },
         "stylizer_pool": style.pool if style else None,
         "style_quality": style.quality if style else None,
+        "style_family": style.family if style else None,
+        "style_alpha": style.alpha if style else None,
+        "style_compute": style.compute if style else None,
+        "traditional": traditional_part(arm),
         **result,
         "config_hash": config_hash_,
         "setup_hash": digest(setup_payload(job.cfg)),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -109,14 +110,18 @@ class ManifestWriter(BasePredictionWriter):
         self.pending = collections.deque()
         self.rank = trainer.global_rank
         self.written = self.failed = 0
+        from stylaug.compute import trainer_device
+
+        self.device = trainer_device(trainer)["kind"]
 
     def on_predict_start(self, trainer, pl_module):
         n = sum(1 for _ in range(trainer.global_rank, len(self.jobs), trainer.world_size))
         self.bar = tqdm(
             total=n, unit="img", desc=f"stylizing (rank {trainer.global_rank})", smoothing=0.1
         )
+        self.clock = time.perf_counter()
 
-    def write_one(self, i: int, array: np.ndarray, scores: list[float]) -> None:
+    def write_one(self, i: int, array: np.ndarray, scores: list[float], seconds: float) -> None:
         job = self.jobs[i]
         write_image(self.out_dir / job.output, array, job.format, self.quality)
         row = {
@@ -128,7 +133,13 @@ class ManifestWriter(BasePredictionWriter):
             "output": job.output,
             **self.row_extra[job.stylizer],
             "rank": self.rank,
+            "gen_seconds": round(seconds, 6),  # this image's share of its batch's wall time
+            "device": self.device,
         }
+        if job.alpha is not None and "alpha" in row:  # a family set (not the paper's johnson)
+            row["image_alpha"] = round(job.alpha, 6)
+        if job.style is not None:
+            row["style_source"] = job.style
         if not np.isnan(scores[0]):
             row.update(zip(SCORE_KEYS, (round(float(v), 6) for v in scores), strict=True))
         append_jsonl(self.out_dir / MANIFEST, row)
@@ -136,9 +147,13 @@ class ManifestWriter(BasePredictionWriter):
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, *args):
         images, scores = prediction
         images, scores, ok = images.permute(0, 2, 3, 1).numpy(), scores.tolist(), batch[2]
+        now = time.perf_counter()
+        seconds, self.clock = (now - self.clock) / max(1, len(batch_indices)), now
         for k, i in enumerate(batch_indices):
             if ok[k]:
-                self.pending.append(self.pool.submit(self.write_one, i, images[k], scores[k]))
+                self.pending.append(
+                    self.pool.submit(self.write_one, i, images[k], scores[k], seconds)
+                )
             else:
                 log.warning("could not read %s: not stylized", self.jobs[i].source)
                 self.failed += 1

@@ -136,3 +136,22 @@ class PhotorealTerm:
 
     def __call__(self, image: torch.Tensor, features=None) -> torch.Tensor:
         return photorealism_loss(image, self.laplacian)
+
+
+def block_laplacian(images: torch.Tensor, epsilon: float = 1e-7) -> torch.Tensor:
+    """The matting Laplacians of a batch (N, 3, H, W) as one block-diagonal sparse matrix, so the
+    regulariser of every image is one sparse product (``batch_photorealism_loss``)."""
+    arrays = images.detach().permute(0, 2, 3, 1).cpu().double().numpy()
+    blocks = sp.block_diag([matting_laplacian(a, epsilon) for a in arrays], format="csr")
+    return to_torch(blocks, device=images.device)
+
+
+def batch_photorealism_loss(images: torch.Tensor, laplacian: torch.Tensor) -> torch.Tensor:
+    """Sum over a batch of Luan et al.'s regulariser, with ``block_laplacian``'s matrix."""
+    n, c, h, w = images.shape
+    if laplacian.shape[0] != n * h * w:
+        raise ValueError(
+            f"the block Laplacian is for {laplacian.shape[0]} pixels, the batch has {n * h * w}"
+        )
+    v = images.permute(0, 2, 3, 1).reshape(n * h * w, c).to(torch.float64)
+    return _QuadraticForm.apply(v, laplacian).to(images.dtype)

@@ -1,6 +1,12 @@
 """``python -m stylaug.pipeline experiment=demo``: the whole study, every stage in order.
 
-    prepare_data -> train_stylizer (per class and training list) -> augment -> classify -> report
+    prepare_data -> train_stylizer (per class and training list) -> train_decoder (per scenario
+    training set) -> augment -> classify -> report
+
+The style families (``augment.families`` x ``augment.alphas``, default the paper's johnson at
+alpha 1) decide which networks are trained: Johnson stylizers for the johnson families, AdaIN
+decoders for adain and randomized. classify runs once per alpha (``augment.alpha=...``), so every
+family arm gets a row per strength; arms that do not depend on alpha find their rows and skip.
 
 Each stage is the plain function its own command calls, with a config composed from that command's
 own primary config plus the overrides given here. Every command's config has every stage's node,
@@ -23,13 +29,15 @@ from stylaug.augment import augment
 from stylaug.classify import classify
 from stylaug.data.check import bad_image_summary
 from stylaug.data.index import index_path
+from stylaug.families import DECODER_FAMILIES, JOHNSON_FAMILIES, sets_to_make
 from stylaug.prepare_data import prepare_data
 from stylaug.report import report
+from stylaug.train_decoder import train_decoder
 from stylaug.train_stylizer import train_many
 
 log = logging.getLogger(__name__)
 
-STAGES = ("prepare_data", "train_stylizer", "augment", "classify", "report")
+STAGES = ("prepare_data", "train_stylizer", "train_decoder", "augment", "classify", "report")
 
 
 def stage_overrides(overrides) -> list[str]:
@@ -52,7 +60,8 @@ def stylizer_jobs(cfg: DictConfig, p: DictConfig, seeds: list[int]) -> list[list
 
 def run_stage(name: str, cfg: DictConfig, overrides=()):
     """Run one stage of the study with the pipeline's settings; return what the stage returns
-    (prepare_data: the index, train_stylizer: the checkpoint paths, augment: its summary,
+    (prepare_data: the index, train_stylizer: the checkpoint paths, train_decoder: the decoder
+    paths, augment: its summary,
     classify: the new result rows, report: the Markdown).
 
     Needs an initialised Hydra (``hydra.main``, or the compose API's ``initialize_config_dir``):
@@ -65,11 +74,24 @@ def run_stage(name: str, cfg: DictConfig, overrides=()):
     def stage_cfg(command: str, *extra: str) -> DictConfig:
         return compose(config_name=command, overrides=base + list(extra))
 
+    sets = sets_to_make(cfg.augment)
+    families = {f for f, _ in sets}
+
     if name == "prepare_data":
         return prepare_data(stage_cfg("prepare_data"))
     if name == "train_stylizer":
+        if not families & set(JOHNSON_FAMILIES):
+            return []
         jobs = [base + job for job in stylizer_jobs(cfg, p, seeds)]
         return train_many(jobs, int(cfg.stylizer.parallel))
+    if name == "train_decoder":
+        if not families & set(DECODER_FAMILIES):
+            return []
+        return [  # identical training sets find their decoder and skip
+            train_decoder(stage_cfg("train_decoder", f"scenario={scenario}", f"seed={seed}"))
+            for scenario in p.scenarios
+            for seed in seeds
+        ]
     if name == "augment":
         return augment(
             stage_cfg(
@@ -78,12 +100,17 @@ def run_stage(name: str, cfg: DictConfig, overrides=()):
                 f"augment.scenarios=[{','.join(p.scenarios)}]",
             )
         )
-    if name == "classify":
+    if name == "classify":  # once per strength: arms that do not depend on alpha skip
         return [
             row
+            for alpha in dict.fromkeys(alpha for _, alpha in sets)
             for scenario in p.scenarios
             for seed in seeds
-            for row in classify(stage_cfg("classify", f"scenario={scenario}", f"seed={seed}"))
+            for row in classify(
+                stage_cfg(
+                    "classify", f"scenario={scenario}", f"seed={seed}", f"augment.alpha={alpha}"
+                )
+            )
         ]
     if name == "report":
         return report(stage_cfg("report"))

@@ -26,6 +26,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from stylaug.family_report import family_lines, family_markdown, plot_alpha
 from stylaug.html_report import write_html
 from stylaug.io import atomic_write_text
 from stylaug.plots import plot
@@ -61,6 +62,11 @@ def report(cfg: DictConfig) -> str:
         + link_main_plot()
     )
     out = Path(rcfg.out_dir)
+    families = family_lines(rows, confidence, rcfg.baseline)
+    if family_markdown(families, confidence):
+        md += "\n" + family_markdown(families, confidence)
+        if plot_alpha(families, out / "report_families.png", confidence):
+            md += "![accuracy against strength](report_families.png)\n"
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(COLUMNS)

@@ -41,6 +41,7 @@ from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader
 
+from stylaug.compute import resumed_seconds, trainer_device
 from stylaug.data.dataset import ImageFiles, SquareView, collate_images, square_tensor
 from stylaug.data.images import check_on_bad_image, load_rgb, read_image
 from stylaug.data.index import DatasetIndex, load_index
@@ -205,6 +206,7 @@ class Plan:
         self.settings_hash = digest(self.settings)
         self.out = checkpoint_path(s.out_dir, cls, self.id)
         self.work = Path(s.out_dir) / "_train" / cls / self.id
+        self.compute = None  # {"train_seconds", "device"}, once trained
 
     def resume_key(self) -> str:
         """Settings a longer run may continue from: everything but the training length."""
@@ -301,17 +303,9 @@ def train_stylizer(cfg: DictConfig) -> Path:
     return plan.out
 
 
-def device_name(trainer: pl.Trainer) -> str:
-    """What trained it: the device and, for a GPU, its name (for compute accounting)."""
-    device = trainer.strategy.root_device
-    if device.type == "cuda":
-        return f"cuda:{torch.cuda.get_device_name(device)} x{trainer.world_size}"
-    return f"{device.type} x{trainer.world_size}"
-
-
 def fit(cfg, plan: Plan, module: StylizerTraining, data, probe: torch.Tensor, logger):
-    """Train (resuming a matching interrupted run); returns (steps, run facts: resumed, seconds,
-    device, probe losses) - steps is None in a process that is not rank 0."""
+    """Train (resuming a matching interrupted run); returns (steps, run facts: resumed, probe
+    losses) - steps is None in a process that is not rank 0."""
     s = cfg.stylizer
     stamp, last = plan.work / "settings.json", plan.work / "last.ckpt"
     resume = (
@@ -332,6 +326,7 @@ def fit(cfg, plan: Plan, module: StylizerTraining, data, probe: torch.Tensor, lo
     trainer = make_trainer(
         cfg, "train_stylizer", logger, [checkpoint], max_epochs=-1, max_steps=plan.steps
     )
+    before = resumed_seconds(stamp, resume)
     if trainer.is_global_zero:
         atomic_write_json(stamp, {"resume_key": plan.resume_key(), "settings": plan.settings})
     start = module.probe(probe)  # the untrained network (same seed, same init)
@@ -339,13 +334,19 @@ def fit(cfg, plan: Plan, module: StylizerTraining, data, probe: torch.Tensor, lo
     with warnings.catch_warnings():  # the frozen loss network is in eval mode on purpose
         warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
         trainer.fit(module, train_dataloaders=data, ckpt_path=str(last) if resume else None)
-    seconds = time.perf_counter() - clock
+    plan.compute = {  # a resumed run adds its seconds to the interrupted run's
+        "train_seconds": round(before + time.perf_counter() - clock, 3),
+        "device": trainer_device(trainer),
+    }
+    if trainer.is_global_zero:
+        stamp_data = {"resume_key": plan.resume_key(), "settings": plan.settings}
+        atomic_write_json(stamp, {**stamp_data, "train_seconds": plan.compute["train_seconds"]})
     if trainer.interrupted:
         raise RuntimeError(
             f"training of stylizer {plan.settings['class']}/{plan.id} was interrupted at step "
             f"{trainer.global_step}; rerun the same command to resume from {last}"
         )
-    run = {"resumed": bool(resume), "seconds": seconds, "device": device_name(trainer)}
+    run = {"resumed": bool(resume)}
     if not trainer.is_global_zero:
         return None, run
     if trainer.world_size != plan.processes:
@@ -381,14 +382,13 @@ def write_checkpoint(cfg, index, plan: Plan, module, steps: int, run: dict, prob
         "image_size": int(s.image_size),
         "steps": steps,
         "planned_steps": plan.steps,
-        "train_seconds": round(run["seconds"], 3),  # this run's fit (resumed: the part it trained)
-        "device": run["device"],
         "effective_batch": plan.settings["effective_batch"],
         "processes": plan.processes,
         "resumed": run["resumed"],
         "preserve_color": bool(s.preserve_color),
         "train_images": len(plan.images),
         "probe_losses": run["losses"],
+        "compute": plan.compute,
         "settings": plan.settings,
         "settings_hash": plan.settings_hash,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

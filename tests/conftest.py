@@ -4,6 +4,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
+import stylaug  # noqa: F401  (registers the config resolvers, e.g. augment.tag's)
+
 os.environ["WANDB_MODE"] = "disabled"
 os.environ.setdefault("WANDB_SILENT", "true")
 
@@ -12,6 +14,7 @@ PRIMARY_CONFIGS = [
     "pipeline",
     "prepare_data",
     "train_stylizer",
+    "train_decoder",
     "augment",
     "classify",
     "report",

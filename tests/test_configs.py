@@ -7,7 +7,7 @@ REQUIRED = {"train_stylizer": ["class=ocean"]}
 
 
 @pytest.mark.parametrize("name", PRIMARY_CONFIGS)
-@pytest.mark.parametrize("experiment", [None, "demo", "paper", "paper_synthetic"])
+@pytest.mark.parametrize("experiment", [None, "demo", "paper", "paper_synthetic", "demo_families"])
 def test_every_primary_config_composes_and_resolves(name, experiment, tmp_path):
     overrides = REQUIRED.get(name, []) + ([f"experiment={experiment}"] if experiment else [])
     cfg = compose_cfg(name, overrides, tmp_path)
@@ -32,7 +32,7 @@ def test_demo_preset_uses_the_offline_pretrained_network_for_both_roles():
     assert cfg.trainer.accelerator == "cpu" and cfg.stylizer.pool == "scenario"
 
 
-@pytest.mark.parametrize("experiment", [None, "demo", "paper", "paper_synthetic"])
+@pytest.mark.parametrize("experiment", [None, "demo", "paper", "paper_synthetic", "demo_families"])
 def test_a_preset_sets_only_nodes_of_commands_that_read_them(experiment):
     extra = [f"experiment={experiment}"] if experiment else []
     for name in PRIMARY_CONFIGS:
@@ -110,3 +110,16 @@ def test_paper_synthetic_is_the_papers_protocol_at_full_size_for_every_command(n
     for net in (cfg.model.loss_net, cfg.model.backbone):  # the paper's networks, timing only
         assert net.weights == "random" and net.arch in ("vgg16", "resnet18")
     assert list(cfg.augment.seeds) == [0, 1, 2, 3, 4] and cfg.trainer.accelerator == "gpu"
+
+
+def test_demo_families_preset_names_every_family_and_keeps_the_demo_default():
+    from stylaug.config_resolvers import FAMILIES
+    from stylaug.families import sets_to_make
+
+    cfg = compose_cfg("pipeline", ["experiment=demo_families"])
+    assert {f for f, _ in sets_to_make(cfg.augment)} == set(FAMILIES)
+    assert cfg.pipeline.scenarios == cfg.augment.scenarios == ["biased_case1"]
+    assert "randaugment+adain" in cfg.classifier.arms and "photoreal" not in cfg.classifier.arms
+    plain = compose_cfg("pipeline", ["experiment=demo"])  # the demo still makes the paper's set
+    assert sets_to_make(plain.augment) == [("johnson", 1.0)] and plain.augment.tag == "johnson"
+    assert plain.pipeline.scenarios == ["balanced", "biased_case1", "biased_case2", "scarce"]

@@ -59,7 +59,8 @@ class StyleScorer(nn.Module):
 
 
 class StylizingPredictor(pl.LightningModule):
-    """Batches of (image, stylizer index, ok) -> (uint8 stylized images, scores)."""
+    """Batches of (image, stylizer index, ok) -> (uint8 stylized images, scores). ``alpha`` < 1
+    blends the stylized image with its source (the Johnson families' strength)."""
 
     def __init__(
         self,
@@ -67,8 +68,10 @@ class StylizingPredictor(pl.LightningModule):
         preserve: list[bool],
         scorer: StyleScorer | None = None,
         channels_last: bool = False,
+        alpha: float = 1.0,
     ):
         super().__init__()
+        self.alpha = float(alpha)
         self.nets = nn.ModuleList(nets).eval().requires_grad_(False)
         self.preserve = list(preserve)
         self.scorer = scorer
@@ -85,6 +88,8 @@ class StylizingPredictor(pl.LightningModule):
         for k in which[ok].unique().tolist():
             m = (which == k) & ok
             y = stylize_batch(self.nets[k], images[m], self.preserve[k])
+            if self.alpha != 1.0:
+                y = self.alpha * y + (1.0 - self.alpha) * images[m].float()
             out[m] = y.mul(255).round_().to(torch.uint8)
             if self.scorer is not None:
                 scores[m] = self.scorer(k, images[m].float(), y)
