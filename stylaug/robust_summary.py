@@ -1,6 +1,6 @@
 """The numbers behind the report's robustness, per-class, quality-filter and agreement sections.
 
-Rows are grouped as in ``stylaug.summary`` - by dataset, backbone, setup and scenario, then by arm
+Rows are grouped by ``stylaug.summary.grouped`` - by dataset, backbone, setup and scenario, then by arm
 and stylizer pool, the newest row per seed - so every number here comes from the same rows as the
 main table. Accuracies are in %, with the mean and a t-interval over seeds; the corruption error
 relative to ``none`` is ImageNet-C's CE with the ``none`` arm in AlexNet's place (``none`` = 100).
@@ -15,25 +15,7 @@ from scipy import stats as st
 
 from stylaug.corruptions import FAMILIES
 from stylaug.stats import mean_ci, paired_difference
-from stylaug.summary import SCENARIO_ORDER, arm_label, is_style_row, label
-
-
-def grouped(rows: list[dict]) -> dict[tuple, dict[tuple, dict[int, dict]]]:
-    """(dataset, backbone, setup, scenario) -> (arm, pool) -> seed -> newest row, in scenario
-    order (the grouping ``summarize`` uses)."""
-    latest: dict[tuple, dict] = {}
-    for r in rows:
-        key = (r["dataset"], r["weights"]["backbone"], r.get("setup_hash"), r["scenario"])
-        latest[(key, (r["arm"], r.get("stylizer_pool")), r["seed"])] = r
-    groups: dict[tuple, dict[tuple, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
-    for (key, variant, seed), r in latest.items():
-        groups[key][variant][seed] = r
-
-    def order(key):
-        s = key[3]
-        return (SCENARIO_ORDER.index(s) if s in SCENARIO_ORDER else len(SCENARIO_ORDER), s)
-
-    return {k: dict(groups[k]) for k in sorted(groups, key=order)}
+from stylaug.summary import arm_label, grouped, is_style_row, label
 
 
 def _pct(x):

@@ -86,6 +86,24 @@ def _correct(row: dict) -> list[bool]:
     return [p == t for p, t in zip(row["predictions"], row["targets"], strict=True)]
 
 
+def grouped(rows: list[dict]) -> dict[tuple, dict[tuple, dict[int, dict]]]:
+    """(dataset, backbone, setup, scenario) -> (arm, pool) -> seed -> newest row, in scenario
+    order: a rerun (same setup, arm, pool, seed) replaces the older row."""
+    latest: dict[tuple, dict] = {}
+    for r in rows:
+        key = (r["dataset"], r["weights"]["backbone"], r.get("setup_hash"), r["scenario"])
+        latest[(key, (r["arm"], r.get("stylizer_pool")), r["seed"])] = r
+    groups: dict[tuple, dict[tuple, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
+    for (key, variant, seed), r in latest.items():
+        groups[key][variant][seed] = r
+
+    def order(key):
+        s = key[3]
+        return (SCENARIO_ORDER.index(s) if s in SCENARIO_ORDER else len(SCENARIO_ORDER), s)
+
+    return {k: dict(groups[k]) for k in sorted(groups, key=order)}
+
+
 def summarize(
     rows: list[dict],
     confidence: float = 0.95,
@@ -99,21 +117,8 @@ def summarize(
     averaged together. ``bootstrap`` resamples (0 = off) of the test images give the paired
     test-image interval.
     """
-    latest: dict[tuple, dict] = {}  # a rerun (same setup, arm, pool, seed) replaces the older row
-    for r in rows:
-        key = (r["dataset"], r["weights"]["backbone"], r.get("setup_hash"), r["scenario"])
-        latest[(key, (r["arm"], r.get("stylizer_pool")), r["seed"])] = r
-    groups: dict[tuple, dict[tuple, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
-    for (key, variant, seed), r in latest.items():
-        groups[key][variant][seed] = r
-
-    def order(key):
-        s = key[3]
-        return (SCENARIO_ORDER.index(s) if s in SCENARIO_ORDER else len(SCENARIO_ORDER), s)
-
     out = []
-    for key in sorted(groups, key=order):
-        variants = groups[key]
+    for key, variants in grouped(rows).items():
         bases = {v: runs for v, runs in variants.items() if v[0] == baseline}
         lines = [(v, _baseline_for(v, bases)) for v in variants if v[0] != baseline]
         for variant, base_variant in lines or [(None, v) for v in bases]:
