@@ -21,7 +21,6 @@ Reruns keep a finished decoder with the same settings; an interrupted run resume
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import time
 import warnings
@@ -45,8 +44,14 @@ from stylaug.identity import digest, node_settings
 from stylaug.io import atomic_write_json
 from stylaug.models.adain import AdaINTraining, Decoder, encoder_spec, load_decoder, save_decoder
 from stylaug.models.loss_net import LossNetwork
+from stylaug.resumable_training import (
+    can_resume,
+    planned_steps,
+    step_checkpoint,
+    trained_steps,
+    world_size,
+)
 from stylaug.runtime import finish_logger, make_logger, make_trainer
-from stylaug.train_stylizer import AtomicCheckpoint, planned_steps, trained_steps, world_size
 
 log = logging.getLogger(__name__)
 
@@ -179,17 +184,8 @@ def fit(cfg, plan: Plan, module: AdaINTraining, data, probe, logger):
     """Train (resuming a matching interrupted run); (steps, resumed, probe losses) on rank 0."""
     d = cfg.decoder
     stamp, last = plan.work / "settings.json", plan.work / "last.ckpt"
-    resume = (
-        d.resume
-        and not d.force
-        and last.is_file()
-        and stamp.is_file()
-        and json.loads(stamp.read_text()).get("resume_key") == plan.resume_key()
-    )
-    checkpoint = AtomicCheckpoint(
-        dirpath=plan.work, filename="step{step}", save_last=True, save_top_k=0,
-        every_n_train_steps=int(d.checkpoint_every), enable_version_counter=False,
-    )  # fmt: skip
+    resume = can_resume(d, stamp, last, plan.resume_key())
+    checkpoint = step_checkpoint(plan.work, d.checkpoint_every)
     trainer = make_trainer(
         cfg, "train_decoder", logger, [checkpoint], max_epochs=-1, max_steps=plan.steps
     )

@@ -23,7 +23,6 @@ interrupted run resumes from ``last.ckpt``; a longer ``max_steps``/``epochs`` co
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import multiprocessing
 import time
@@ -38,7 +37,6 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-from pytorch_lightning.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader
 
 from stylaug.compute import resumed_seconds, trainer_device
@@ -49,10 +47,17 @@ from stylaug.data.pools import check_pool, checkpoint_path, list_id, list_seed, 
 from stylaug.data.scenarios import sample_scenario
 from stylaug.data.visual import data_notes, to_pil, write_grid
 from stylaug.identity import digest, node_settings
-from stylaug.io import atomic_path, atomic_write_json, file_sha256
+from stylaug.io import atomic_write_json, file_sha256
 from stylaug.models.loss_net import default_layers
 from stylaug.models.stylizer import StylizerCheckpointError, load_stylizer, save_stylizer
 from stylaug.models.stylizer_training import StylizerTraining
+from stylaug.resumable_training import (
+    can_resume,
+    planned_steps,
+    step_checkpoint,
+    trained_steps,
+    world_size,
+)
 from stylaug.runtime import finish_logger, make_logger, make_trainer
 
 log = logging.getLogger(__name__)
@@ -73,31 +78,6 @@ RESULT_FREE_KEYS = (
     "parallel",  # how many stylizers train at once, not how one trains
 )
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-
-
-class AtomicCheckpoint(ModelCheckpoint):
-    """ModelCheckpoint whose files appear by rename, so a killed run never leaves a torn last.ckpt."""
-
-    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
-        if not trainer.is_global_zero:  # only rank 0 writes; the others join the barrier
-            return super()._save_checkpoint(trainer, filepath)
-        with atomic_path(filepath) as tmp:
-            super()._save_checkpoint(trainer, str(tmp))
-        self._last_checkpoint_saved = filepath
-
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Save the end state as last.ckpt, so a longer run can continue it. Done here, in the
-        training processes: with ddp_spawn the parent process never learns the step count."""
-        if self._last_global_step_saved != trainer.global_step:
-            self._save_checkpoint(trainer, str(Path(self.dirpath) / "last.ckpt"))
-
-
-def trained_steps(trainer: pl.Trainer, last: Path) -> int:
-    """Steps trained so far: the trainer's count, or (ddp_spawn parent, where it stays 0) the one
-    rank 0 saved in last.ckpt."""
-    if trainer.global_step or not last.is_file():
-        return int(trainer.global_step)
-    return int(torch.load(last, map_location="cpu", weights_only=False)["global_step"])
 
 
 def style_choice(images: list[str], identifier: str) -> str:
@@ -137,29 +117,6 @@ def resolve_blend(spec, n: int) -> list[float]:
             "style image) with a positive sum, or be null for equal weights"
         )
     return [w / sum(weights) for w in weights]
-
-
-def world_size(trainer_cfg) -> int:
-    """Processes a trainer config asks for (devices x nodes): each gets a full batch."""
-    devices = trainer_cfg.get("devices", 1)
-    if isinstance(devices, str) and devices.isdigit():
-        devices = int(devices)
-    if isinstance(devices, int) and devices > 0:
-        count = devices
-    elif isinstance(devices, int) or devices == "auto":  # -1 / auto: every visible GPU, else 1
-        gpu = trainer_cfg.get("accelerator") in ("gpu", "cuda", "auto")
-        count = torch.cuda.device_count() if gpu and torch.cuda.is_available() else 1
-    else:
-        count = len(devices)
-    return max(1, count) * int(trainer_cfg.get("num_nodes", 1) or 1)
-
-
-def planned_steps(s: DictConfig, images: int, processes: int) -> int:
-    """max_steps if > 0; else epochs over the list, but never fewer than min_steps."""
-    if int(s.max_steps) > 0:
-        return int(s.max_steps)
-    per_epoch = images // (int(s.batch_size) * processes)
-    return max(int(s.epochs) * per_epoch, int(s.min_steps))
 
 
 class Plan:
@@ -308,21 +265,8 @@ def fit(cfg, plan: Plan, module: StylizerTraining, data, probe: torch.Tensor, lo
     losses) - steps is None in a process that is not rank 0."""
     s = cfg.stylizer
     stamp, last = plan.work / "settings.json", plan.work / "last.ckpt"
-    resume = (
-        s.resume
-        and not s.force
-        and last.is_file()
-        and stamp.is_file()
-        and json.loads(stamp.read_text()).get("resume_key") == plan.resume_key()
-    )
-    checkpoint = AtomicCheckpoint(
-        dirpath=plan.work,
-        filename="step{step}",
-        save_last=True,
-        save_top_k=0,
-        every_n_train_steps=int(s.checkpoint_every),
-        enable_version_counter=False,
-    )
+    resume = can_resume(s, stamp, last, plan.resume_key())
+    checkpoint = step_checkpoint(plan.work, s.checkpoint_every)
     trainer = make_trainer(
         cfg, "train_stylizer", logger, [checkpoint], max_epochs=-1, max_steps=plan.steps
     )

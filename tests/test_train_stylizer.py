@@ -253,7 +253,8 @@ def test_scenario_pool_trains_on_exactly_the_scenarios_training_images(
 
 def test_training_length_rule_gives_small_lists_min_steps(tiny_root, tmp_path):
     from stylaug.data.index import load_index
-    from stylaug.train_stylizer import Plan, planned_steps
+    from stylaug.resumable_training import planned_steps
+    from stylaug.train_stylizer import Plan
 
     cfg = stylizer_cfg(tiny_root, tmp_path, "class=ocean", "scenario=scarce",
                        "stylizer.max_steps=-1", "stylizer.epochs=2", "stylizer.min_steps=50")  # fmt: skip
