@@ -78,6 +78,12 @@ class ArmSpec:
     family: str | None = None  # a family arm: the family it was named by
 
 
+def traditional_part(arm: str) -> str | None:
+    """The traditional augmentation an arm applies to the real images (a combined arm's first)."""
+    first = arm.split("+", 1)[0]
+    return first if first in TRADITIONAL_ARMS else None
+
+
 def family_folder(cfg: DictConfig, tag: str) -> Path:
     return Path(cfg.paths.data_dir) / "augmented" / cfg.dataset.name / tag
 

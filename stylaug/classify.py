@@ -11,6 +11,8 @@ that make the backbone's output vary - traditional arms with ``classifier.aug_vi
 random transform every epoch), ``model.backbone.bn_train_mode=true`` (the reference code's quirk),
 or ``classifier.feature_cache=false`` - push images through the backbone every epoch instead.
 Traditional arms with ``aug_views=K`` cache K fixed random views per image and cycle through them.
+What happens inside one arm (its sets, training and test) is ``stylaug.arm_training``; this module
+decides which arms run and writes their rows.
 
 Each arm appends one row to ``results/results.jsonl`` (with per-test-image predictions for the
 report's paired tests); an arm whose row (same ``config_hash``) exists is skipped unless
@@ -26,33 +28,26 @@ style rows record whether an ImageNet classifier still sees each stylized image 
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import datetime as dt
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
 import numpy as np
-import pytorch_lightning as pl
-import torch
 from omegaconf import DictConfig
-from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from stylaug.agreement import agreement, imagenet_head
-from stylaug.arms import TRADITIONAL_ARMS, StyleSet, arm_specs, style_set, train_augmentation
-from stylaug.data.dataset import ImageFiles, collate_images
+from stylaug.arm_training import Job, run_arm
+from stylaug.arms import StyleSet, arm_specs, style_set, traditional_part
 from stylaug.data.images import check_on_bad_image
-from stylaug.data.index import DatasetIndex, load_index
+from stylaug.data.index import load_index
 from stylaug.data.pools import LEAK_NOTE
 from stylaug.data.scenarios import ScenarioSplit, sample_scenario
 from stylaug.data.visual import data_notes
 from stylaug.features import ScenarioFeatures, load_backbone
 from stylaug.identity import digest, node_settings
 from stylaug.io import append_jsonl, read_jsonl
-from stylaug.models.linear_head import EpochShuffle, LinearHead
 from stylaug.models.weights import PRETRAINED_NOTE, PretrainedWeightsMissing
 from stylaug.quality_filter import check_filters, filtered_style, manifest_entries
 from stylaug.robustness import (
@@ -63,8 +58,7 @@ from stylaug.robustness import (
     robustness_spec,
     write_samples,
 )
-from stylaug.runtime import finish_logger, make_logger, make_trainer, run_dir
-from stylaug.stats import classification_metrics
+from stylaug.runtime import finish_logger, make_logger, run_dir
 
 log = logging.getLogger(__name__)
 
@@ -109,178 +103,6 @@ def config_hash(cfg: DictConfig, arm: str, style: StyleSet | None) -> str:
     if spec is not None:  # a row made without these corrupted test sets lacks their numbers
         payload["robustness"] = spec.key
     return digest(payload)
-
-
-def traditional_part(arm: str) -> str | None:
-    """The traditional augmentation an arm applies to the real images (a combined arm's first)."""
-    first = arm.split("+", 1)[0]
-    return first if first in TRADITIONAL_ARMS else None
-
-
-# --- one job: a scenario and a seed ------------------------------------------------------------
-
-
-@dataclass
-class Job:
-    """What every arm of one (scenario, seed) shares."""
-
-    cfg: DictConfig
-    index: DatasetIndex
-    split: ScenarioSplit
-    features: ScenarioFeatures
-    image_mode: bool  # backbone every epoch for every arm (no cache, or the batch-norm quirk)
-    robustness: CorruptedTestSet | None = None  # the corrupted test sets (classifier.robustness)
-    imagenet: tuple | None = None  # (ImageNet output layer, its description): style agreement
-
-    @property
-    def classes(self) -> list[str]:
-        return list(self.index.classes)
-
-    def labelled(self, paths_by_class: dict) -> list[tuple[Path, int]]:
-        return [
-            (self.index.abspath(p), k)
-            for k, c in enumerate(self.classes)
-            for p in paths_by_class.get(c, [])
-        ]
-
-
-@dataclass
-class ArmData:
-    train: Dataset
-    val: Dataset
-    test: Dataset
-    backbone: torch.nn.Module | None  # set: images in, the backbone runs every epoch
-    workers: int
-
-
-def arm_data(job: Job, arm: str, style: StyleSet | None) -> ArmData:
-    """The arm's training, validation and test sets, as cached features or as images."""
-    c, features = job.cfg.classifier, job.features
-    real, val, test = (
-        job.labelled(part) for part in (job.split.train, job.split.val, job.split.test)
-    )
-    extra = [(p, job.classes.index(cls)) for p, cls in style.items] if style else []
-    traditional = traditional_part(arm)
-    if job.image_mode or (traditional and int(c.aug_views) == 0):
-        aug = (
-            train_augmentation(traditional, c.image_size, features.backbone)[0]
-            if traditional
-            else None
-        )
-        bad = job.cfg.data.on_bad_image
-        train, val, test = (
-            image_files(items, tf or features.transform, bad)
-            for items, tf in ((real, aug), (val, None), (test, None))
-        )
-        if extra:  # stylized images as they are (a combined arm augments the real ones only)
-            train = torch.utils.data.ConcatDataset(
-                [train, image_files(extra, features.transform, bad)]
-            )
-        backbone = features.backbone
-        if job.cfg.model.backbone.bn_train_mode:  # each arm moves its own copy's statistics
-            backbone = copy.deepcopy(backbone)
-        return ArmData(train, val, test, backbone, int(c.num_workers))
-    if traditional:
-        aug, desc = train_augmentation(traditional, c.image_size, features.backbone)
-        x, y, ok = features.views(real, aug, desc, int(c.aug_views))
-        if extra:  # every view of a stylized image is the image itself
-            xs, ys, oks = features.tensors(extra)
-            x = torch.cat([x, xs[:, None].expand(-1, x.shape[1], -1)])
-            y, ok = torch.cat([y, ys]), torch.cat([ok, oks])
-        train = TensorDataset(x, y, ok)
-    else:
-        train = TensorDataset(*features.tensors(real + extra))
-    val, test = (TensorDataset(*features.tensors(items)) for items in (val, test))
-    return ArmData(train, val, test, None, 0)
-
-
-def image_files(items: list[tuple[Path, int]], transform, on_bad_image: str) -> ImageFiles:
-    return ImageFiles([p for p, _ in items], transform, [y for _, y in items], None, on_bad_image)
-
-
-def loader(data: ArmData, dataset: Dataset, batch_size: int, seed: int | None = None) -> DataLoader:
-    """Training order from (seed, epoch) alone (``EpochShuffle``); evaluation in order."""
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=EpochShuffle(len(dataset), seed) if seed is not None else None,
-        num_workers=data.workers,
-        persistent_workers=data.workers > 0,
-        collate_fn=collate_images if not isinstance(dataset, TensorDataset) else None,
-    )
-
-
-@contextlib.contextmanager
-def threads(n: int | None):
-    """A tiny Linear on a tensor gains nothing from intra-op threads and, on a busy CPU, loses a
-    lot to their spin-waiting (measured 25x slower with 2 threads on a loaded 2-core machine)."""
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def train_and_test(
-    job: Job, arm: str, data: ArmData, logger
-) -> tuple[LinearHead, np.ndarray, np.ndarray]:
-    """Train the head, then predict the test set with its best epoch: (head, predictions, targets)."""
-    c, seed = job.cfg.classifier, int(job.cfg.seed)
-    pl.seed_everything(seed, workers=True, verbose=False)
-    head = LinearHead(
-        job.features.backbone.dim, len(job.classes), float(c.lr), float(c.weight_decay),
-        data.backbone, bool(job.cfg.model.backbone.bn_train_mode), prefix=f"{arm}/",
-    )  # fmt: skip
-    images = data.backbone is not None
-    trainer = make_trainer(
-        job.cfg, "classify", logger, max_epochs=int(c.epochs), devices=1, strategy="auto",
-        enable_checkpointing=False, num_sanity_val_steps=0, enable_model_summary=False,
-        enable_progress_bar=images,
-    )  # fmt: skip
-    eval_batch = int(c.batch_size) if images else 500
-    with threads(None if images else 1):
-        trainer.fit(
-            head,
-            loader(data, data.train, int(c.batch_size), seed),
-            loader(data, data.val, eval_batch),
-        )
-        out = trainer.predict(head.load_best(), loader(data, data.test, eval_batch))
-    return head, torch.cat([p for p, _ in out]).numpy(), torch.cat([y for _, y in out]).numpy()
-
-
-def run_arm(job: Job, arm: str, style: StyleSet | None, logger) -> dict:
-    """Train the head for one arm and test its best epoch; return the row's result fields."""
-    data = arm_data(job, arm, style)
-    head, pred, target = train_and_test(job, arm, data, logger)
-    robustness = job.robustness.evaluate(head) if job.robustness is not None else None
-    classes, split = job.classes, job.split
-    counts = {
-        "train": {cls: len(split.train[cls]) for cls in classes},
-        "augmented": {
-            cls: sum(1 for _, c in (style.items if style else []) if c == cls) for cls in classes
-        },
-        "val": {cls: len(split.val[cls]) for cls in classes},
-        "test": {cls: int((target == i).sum()) for i, cls in enumerate(classes)},
-        "train_seen": int(head.train_seen),
-        "skipped_bad_images": int(len(job.features.bad)),
-    }
-    if traditional_part(arm) and data.backbone is None:
-        counts["aug_views"] = int(job.cfg.classifier.aug_views)
-    return {
-        "counts": counts,
-        "metrics": classification_metrics(target, pred, classes),
-        "best_epoch": int(head.best_epoch),
-        "val_accuracy": float(head.best_acc),
-        "val_history": [round(a, 6) for a in head.val_history],
-        "classes": classes,
-        "targets": target.tolist(),
-        "predictions": pred.tolist(),
-        "test_hash": digest([p.name for p, _ in job.labelled(split.test)]),
-        "backbone_every_epoch": data.backbone is not None,
-        "robustness": robustness,
-    }
 
 
 # --- the stage ------------------------------------------------------------------------------------
