@@ -29,6 +29,11 @@ critical path. Each image is written to a temp name and renamed, then its manife
 appended, so a rerun (after a crash or SIGKILL) keeps exactly the images that have both, drops
 orphans, and makes the rest. With several devices Lightning's predict sampler gives each rank
 disjoint images: written once.
+
+This module is the command: what to stylize (the plan), what makes it (checkpoints, checked before
+any work), and the run. Each family's ``trainer.predict`` module is ``stylaug.family_generation``;
+the manifest keys, ``info.json`` and sample grids that describe a set are ``stylaug.set_info``; the
+manifest on disk and its writer are ``stylaug.manifest``.
 """
 
 from __future__ import annotations
@@ -46,20 +51,17 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
-from stylaug.data.dataset import ImageFiles, SquareView, collate_images, square_tensor
-from stylaug.data.images import check_on_bad_image, load_rgb, read_image
+from stylaug.data.dataset import collate_images
+from stylaug.data.images import check_on_bad_image
 from stylaug.data.index import DatasetIndex, load_index
 from stylaug.data.pools import check_pool, checkpoint_path, train_command
-from stylaug.data.scenarios import apply_view, sample_scenario
-from stylaug.data.visual import data_notes, write_grid
+from stylaug.data.scenarios import sample_scenario
 from stylaug.families import (
     DECODER_FAMILIES,
-    FAMILY_KEYS,
     POOL_FAMILIES,
     Slot,
     StylePool,
     draw_style,
-    family_settings,
     folder_pool,
     image_alpha,
     image_rng,
@@ -67,34 +69,18 @@ from stylaug.families import (
     sets_to_make,
     slot_for,
 )
-from stylaug.identity import digest, node_settings
-from stylaug.io import atomic_write_json, read_jsonl
-from stylaug.manifest import FORMATS, MANIFEST, ManifestWriter, quality_of, reconcile
+from stylaug.family_generation import johnson_generation, pair_generation
+from stylaug.manifest import FORMATS, MANIFEST, ManifestWriter, reconcile
 from stylaug.models.adain import decoder_hash, load_decoder
-from stylaug.models.loss_net import LossNetwork
 from stylaug.models.stylizer import load_stylizer, stylizer_hash
-from stylaug.models.stylizing_predictor import StyleScorer, StylizingPredictor
 from stylaug.runtime import finish_logger, make_logger, make_trainer
+from stylaug.set_info import slot_extras, summarize, write_family_grid, write_info, write_samples
 from stylaug.train_decoder import decoder_command, decoder_path
 
 log = logging.getLogger(__name__)
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 JPEG_SUFFIXES = (".jpg", ".jpeg")
-# augment.* keys that cannot change an output image (everything else is part of its settings id)
-RESULT_FREE_KEYS = (
-    "stylizer_dir",
-    "tag",
-    "out_dir",
-    "scenarios",
-    "seeds",
-    "classes",
-    "max_per_class",
-    "batch_size",
-    "channels_last",
-    "write_threads",
-    "score",
-)
 
 
 @dataclass(frozen=True)
@@ -225,6 +211,9 @@ def make_job(index, a, plan: Plan, cls: str, slot_id: str, source: str, view: in
     return Job(cls, slot_id, source, view, fmt, name, style, alpha)
 
 
+# --- what makes them -----------------------------------------------------------------------------
+
+
 def missing_stylizers_error(cfg, index, folder: Path, missing: dict) -> FileNotFoundError:
     by_class: dict[str, set] = collections.defaultdict(set)
     for (cls, _), serves in missing.items():
@@ -309,49 +298,6 @@ def load_decoders(cfg: DictConfig, index: DatasetIndex, plan: Plan) -> dict[str,
     return decoders
 
 
-def style_scorer(cfg: DictConfig, stylizers: dict[str, dict], order: list[str]) -> StyleScorer:
-    """The stylizers' own loss network and each one's (blended) style target."""
-    metas = [stylizers[sid]["meta"] for sid in order]
-    kinds = {
-        (m.get("loss_net"), "random" if "random" in m.get("loss_net_weights", "") else "imagenet")
-        for m in metas
-    }
-    if len(kinds) != 1:
-        raise ValueError(
-            f"the stylizers were trained with different loss networks {sorted(map(str, kinds))}; "
-            "stylize them in separate augment runs, or set augment.score=false"
-        )
-    arch, weights = kinds.pop()
-    styles = [
-        {
-            "images": [
-                square_tensor(
-                    load_rgb(s["path"]), int(m.get("image_size", cfg.stylizer.image_size))
-                )
-                for s in m.get("style_images", [])
-            ],
-            "blend": list(m.get("style_blend") or [1.0]),
-            "layers": list(m.get("style_layers") or []),
-        }
-        for m in metas
-    ]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)  # a random-init network is the same network for every image
-        loss_net = LossNetwork(sorted({n for s in styles for n in s["layers"]}), arch, weights)
-    return StyleScorer.for_styles(loss_net, styles)
-
-
-# --- resuming ------------------------------------------------------------------------------------
-
-
-def settings_id(cfg: DictConfig, image_size: int, preserve: bool) -> str:
-    """What else (beyond the stylizer) determines an output file; a change regenerates it. The
-    family's own keys enter through ``family_settings`` (nothing for the paper's johnson set)."""
-    a = node_settings(cfg.augment, RESULT_FREE_KEYS + FAMILY_KEYS)
-    extra = family_settings(cfg.augment)
-    return digest([a, image_size, bool(preserve)] + ([extra] if extra else []), 12)
-
-
 # --- the stage -----------------------------------------------------------------------------------
 
 
@@ -434,58 +380,10 @@ def make_set(cfg: DictConfig) -> dict:
     return summary
 
 
-def slot_extras(cfg, index, plan: Plan, makers: dict, image_size: int) -> dict[str, dict]:
-    """Per slot, the manifest keys that describe what made its images (and what that cost)."""
-    a = cfg.augment
-    family, plain = a.family, a.family == "johnson" and float(a.alpha) == 1.0
-    photoreal_hash = "photoreal:" + digest(family_settings(a))
-    extra = {}
-    for sid in {j.stylizer for jobs in plan.jobs.values() for j in jobs}:
-        slot = plan.slots[sid]
-        maker = makers.get(slot.maker.kind, {}).get(slot.maker.id, {})
-        preserve = family == "johnson_color" or (
-            slot.maker.kind == "stylizer" and maker["preserve_color"]
-        )
-        compute = maker.get("compute") or {}
-        e = {
-            "stylizer": maker.get("hash", photoreal_hash),
-            "pool": maker.get("pool", cfg.stylizer.pool),
-            "settings": settings_id(cfg, image_size, preserve),
-            "loss_net_weights": maker.get("loss_net_weights", cfg.model.loss_net.weights),
-            "preserve_color": preserve,
-            "dataset": index.name,
-            "train_seconds": compute.get("train_seconds", 0.0 if not maker else None),
-            "train_device": (compute.get("device") or {}).get("kind"),
-        }
-        if not plain:
-            e.update(family=family, alpha=float(a.alpha))
-        if family == "johnson_cross":
-            e["style_class"] = slot.maker.cls
-        if family == "johnson_cross" or slot.style_list is not None:
-            e["style_seed"] = int(a.style_seed)
-        if slot.maker.kind == "decoder":
-            e["decoder_id"] = slot.maker.id
-        if slot.style_list is not None:
-            e["style_pool"] = str(a.style_pool)
-        if family == "photoreal":
-            e["loss_net_weights"] = photoreal_weights(cfg)
-        extra[sid] = e
-    return extra
-
-
-def photoreal_weights(cfg) -> str:
-    """How the photoreal family's networks are described (loss network and segmenter)."""
-    p = cfg.augment.photoreal
-    seg = f", segmenter {p.seg_arch}:{p.seg_weights}" if float(p.seg_weight) else ""
-    return f"{cfg.model.loss_net.arch}:{cfg.model.loss_net.weights}{seg}"
-
-
 def run_predict(cfg, jobs, plan, makers, extra, index, image_size, out_dir) -> bool:
     """Stylize ``jobs`` with ``trainer.predict``; True in the process that should summarise."""
     a = cfg.augment
     if a.family in DECODER_FAMILIES or a.family == "photoreal":
-        from stylaug.family_generation import pair_generation
-
         items, module, overrides = pair_generation(cfg, jobs, plan, makers, index, image_size)
     else:
         items, module = johnson_generation(cfg, jobs, plan, makers["stylizer"], index, image_size)
@@ -509,166 +407,6 @@ def run_predict(cfg, jobs, plan, makers, extra, index, image_size, out_dir) -> b
         )
     trainer.predict(module, dataloaders=loader, return_predictions=False)
     return trainer.is_global_zero
-
-
-def johnson_generation(cfg, jobs, plan: Plan, stylizers: dict, index, image_size):
-    """The Johnson families: each image through its slot's stylizer (johnson_cross: another
-    class's), colour-preserved for johnson_color, blended with the source by alpha."""
-    a = cfg.augment
-    order = list(stylizers)
-    position = {sid: k for k, sid in enumerate(order)}
-    sources = ImageFiles(
-        [index.abspath(j.source) for j in jobs],
-        SquareView(image_size),
-        labels=[position[plan.slots[j.stylizer].maker.id] for j in jobs],
-        keys=[j.view for j in jobs],
-        on_bad_image=cfg.data.on_bad_image,
-    )
-    color = a.family == "johnson_color"
-    module = StylizingPredictor(
-        [stylizers[sid]["net"] for sid in order],
-        [color or stylizers[sid]["preserve_color"] for sid in order],
-        style_scorer(cfg, stylizers, order) if a.score else None,
-        bool(a.channels_last),
-        alpha=float(a.alpha),
-    )
-    return sources, module
-
-
-def summarize(plan: Plan, jobs: list[Job], rows: dict, seconds: float, out_dir: Path) -> dict:
-    planned = [j for v in plan.jobs.values() for j in v]
-    made = {r["output"] for r in rows.values()}
-    written = sum(j.output in made for j in jobs)
-    return {
-        "planned": len(planned),
-        "written": written,
-        "skipped": len(planned) - len(jobs),
-        "failed": sum(j.output not in made for j in planned),
-        "seconds": round(seconds, 3),
-        "images_per_s": round(written / seconds, 2) if written and seconds > 0 else 0.0,
-        "out_dir": str(out_dir),
-    }
-
-
-def quality_by_class(plan: Plan, rows: dict) -> dict:
-    """Per class and for the whole set: the content score and Gram-distance ratio."""
-    outputs = {j.output: j.cls for v in plan.jobs.values() for j in v}
-    groups: dict[str, list[dict]] = collections.defaultdict(list)
-    for r in rows.values():
-        if r["output"] in outputs:
-            groups[outputs[r["output"]]].append(r)
-            groups["all"].append(r)
-    return {cls: quality_of(rs) for cls, rs in groups.items()}
-
-
-def write_info(out_dir, index, a, image_size, makers, plan, rows, summary) -> None:
-    quality = quality_by_class(plan, rows)
-    used = {k: v for kind in makers.values() for k, v in kind.items()}
-    weights = {s["loss_net_weights"] for s in used.values()}
-    folder = str(a.style_pool) if str(a.style_pool).startswith("folder=") else None
-    pools = {  # a folder pool once; scenario pools per style list
-        folder or key: {"images": len(p.images), "skipped": p.skipped}
-        for key, p in plan.pools.items()
-    }
-    atomic_write_json(
-        out_dir / "info.json",
-        {
-            "dataset": index.name,
-            "tag": a.tag,
-            "family": a.family,
-            "alpha": float(a.alpha),
-            "notes": data_notes(index.name, *weights),
-            "image_size": image_size,
-            "format": a.format,
-            "stylizers": {
-                sid: {k: v for k, v in s.items() if k not in ("net", "meta")}
-                for sid, s in used.items()
-            },
-            "style_pools": pools or None,
-            "counts": {c: sum(1 for r in rows.values() if r["class"] == c) for c in plan.jobs},
-            "quality": quality,
-            "compute": set_compute(rows),
-            "last_run": summary,
-        },
-    )
-    for cls, q in quality.items():
-        if q["content_score"] is not None:
-            log.info(
-                "quality %s: content score (edge correlation) %.3f, Gram distance to the style "
-                "%.3f x the sources' (%d images)",
-                cls, q["content_score"], q["gram_ratio"] or 0, q["images"],
-            )  # fmt: skip
-    skipped = sum(len(p.skipped) for p in plan.pools.values())
-    if skipped:
-        log.warning("style pool: %d images skipped (unreadable or too small; info.json)", skipped)
-    for note in data_notes(index.name, *weights):
-        log.info(note)
-
-
-def set_compute(rows: dict) -> dict:
-    """What the set on disk cost: generation seconds (summed over images) and the training
-    seconds of every distinct stylizer or decoder that made it, with the devices."""
-    generation = sum(float(r.get("gen_seconds") or 0.0) for r in rows.values())
-    training = {}
-    for r in rows.values():
-        training.setdefault(r["stylizer"], r.get("train_seconds"))
-    known = [t for t in training.values() if t is not None]
-    return {
-        "generation_seconds": round(generation, 3),
-        "training_seconds": round(sum(known), 3) if len(known) == len(training) else None,
-        "devices": sorted({str(r.get("device")) for r in rows.values() if r.get("device")}),
-        "train_devices": sorted(
-            {str(r["train_device"]) for r in rows.values() if r.get("train_device")}
-        ),  # fmt: skip
-        "images": len(rows),
-    }
-
-
-def write_samples(index, plan: Plan, rows, out_dir: Path, tag: str, per_class: int = 6):
-    """source | stylized rows per class, from what is on disk."""
-    by_output = {r["output"]: r for r in rows.values()}
-    grid_rows = []
-    for cls, jobs in plan.jobs.items():
-        done = [by_output[j.output] for j in jobs if j.output in by_output][:per_class]
-        pairs = [(read_image(index.abspath(r["source"]), "skip"), r) for r in done]
-        pairs = [(apply_view(im, r["view"]), r) for im, r in pairs if im is not None]  # rows align
-        if pairs:
-            grid_rows += [
-                (f"{cls}", [im for im, _ in pairs]),
-                ("  stylized", [Image.open(out_dir / r["output"]) for _, r in pairs]),
-            ]
-    if not grid_rows:
-        return None
-    return write_grid(
-        grid_rows, out_dir / "samples.png", f"augmented set {index.name}/{tag}", index.name
-    )
-
-
-def write_family_grid(index, sets: list[DictConfig], per_class: int = 2):
-    """The same sources in every set made by this run, one row per set (``family_samples.png``
-    beside the sets): what each family and strength does to the same image."""
-    manifests = {c.augment.tag: read_jsonl(Path(c.augment.out_dir) / MANIFEST) for c in sets}
-    keyed = {
-        tag: {(r["class"], r["source"], int(r["view"])): r for r in rows}
-        for tag, rows in manifests.items()
-    }
-    common = set.intersection(*(set(k) for k in keyed.values())) if keyed else set()
-    chosen = []
-    for cls in index.classes:
-        chosen += sorted(k for k in common if k[0] == cls)[:per_class]
-    if not chosen:
-        return None
-    first = sets[0].augment
-    sources = [apply_view(load_rgb(index.abspath(src)), view) for _, src, view in chosen]
-    rows = [("source", sources)] + [
-        (tag, [Image.open(Path(c.augment.out_dir) / keyed[tag][k]["output"]) for k in chosen])
-        for tag, c in zip(keyed, sets, strict=True)
-    ]
-    path = Path(first.out_dir).parent / "family_samples.png"
-    title = (
-        f"style families on the same sources ({', '.join(c for c, _, _ in chosen[::per_class])})"
-    )
-    return write_grid(rows, path, title, index.name, label_width=150)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="augment")

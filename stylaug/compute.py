@@ -38,5 +38,24 @@ def resumed_seconds(stamp: Path, resumed: bool) -> float:
     return float(json.loads(stamp.read_text()).get("train_seconds", 0.0))
 
 
+def set_compute(rows: dict) -> dict:
+    """What the set on disk cost: generation seconds (summed over images) and the training
+    seconds of every distinct stylizer or decoder that made it, with the devices."""
+    generation = sum(float(r.get("gen_seconds") or 0.0) for r in rows.values())
+    training = {}
+    for r in rows.values():
+        training.setdefault(r["stylizer"], r.get("train_seconds"))
+    known = [t for t in training.values() if t is not None]
+    return {
+        "generation_seconds": round(generation, 3),
+        "training_seconds": round(sum(known), 3) if len(known) == len(training) else None,
+        "devices": sorted({str(r.get("device")) for r in rows.values() if r.get("device")}),
+        "train_devices": sorted(
+            {str(r["train_device"]) for r in rows.values() if r.get("train_device")}
+        ),  # fmt: skip
+        "images": len(rows),
+    }
+
+
 def hours(seconds: float | None) -> float | None:
     return None if seconds is None else seconds / 3600.0

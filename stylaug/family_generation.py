@@ -1,16 +1,22 @@
-"""``augment``'s generation for the style families that pair every image with its own style image:
-``adain`` and ``randomized`` (the scenario's decoder) and ``photoreal`` (batched optimisation).
-Returns what ``augment.run_predict`` feeds to ``trainer.predict``: the items, the module, and
-trainer overrides (photoreal optimises pixels, so predict runs without inference mode)."""
+"""``augment``'s generation, per style family: what ``augment.run_predict`` feeds to
+``trainer.predict`` - the items, the module, and trainer overrides.
+
+The Johnson families run each image through its slot's stylizer (``StylizingPredictor``); the
+families that pair every image with its own style image run ``adain`` and ``randomized`` through the
+scenario's decoder, and ``photoreal`` through batched optimisation (which optimises pixels, so
+predict runs without inference mode).
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import torch
 from omegaconf import DictConfig
 
-from stylaug.data.dataset import ImageFiles
+from stylaug.data.dataset import ImageFiles, SquareView, square_tensor
+from stylaug.data.images import load_rgb
 from stylaug.models.family_predictors import (
     AdaINPredictor,
     PairView,
@@ -18,8 +24,68 @@ from stylaug.models.family_predictors import (
     PhotorealPredictor,
 )
 from stylaug.models.loss_net import LossNetwork, default_layers
+from stylaug.models.stylizing_predictor import StyleScorer, StylizingPredictor
+
+if TYPE_CHECKING:
+    from stylaug.augment import Plan
 
 log = logging.getLogger(__name__)
+
+
+def style_scorer(cfg: DictConfig, stylizers: dict[str, dict], order: list[str]) -> StyleScorer:
+    """The stylizers' own loss network and each one's (blended) style target."""
+    metas = [stylizers[sid]["meta"] for sid in order]
+    kinds = {
+        (m.get("loss_net"), "random" if "random" in m.get("loss_net_weights", "") else "imagenet")
+        for m in metas
+    }
+    if len(kinds) != 1:
+        raise ValueError(
+            f"the stylizers were trained with different loss networks {sorted(map(str, kinds))}; "
+            "stylize them in separate augment runs, or set augment.score=false"
+        )
+    arch, weights = kinds.pop()
+    styles = [
+        {
+            "images": [
+                square_tensor(
+                    load_rgb(s["path"]), int(m.get("image_size", cfg.stylizer.image_size))
+                )
+                for s in m.get("style_images", [])
+            ],
+            "blend": list(m.get("style_blend") or [1.0]),
+            "layers": list(m.get("style_layers") or []),
+        }
+        for m in metas
+    ]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # a random-init network is the same network for every image
+        loss_net = LossNetwork(sorted({n for s in styles for n in s["layers"]}), arch, weights)
+    return StyleScorer.for_styles(loss_net, styles)
+
+
+def johnson_generation(cfg, jobs, plan: Plan, stylizers: dict, index, image_size):
+    """The Johnson families: each image through its slot's stylizer (johnson_cross: another
+    class's), colour-preserved for johnson_color, blended with the source by alpha."""
+    a = cfg.augment
+    order = list(stylizers)
+    position = {sid: k for k, sid in enumerate(order)}
+    sources = ImageFiles(
+        [index.abspath(j.source) for j in jobs],
+        SquareView(image_size),
+        labels=[position[plan.slots[j.stylizer].maker.id] for j in jobs],
+        keys=[j.view for j in jobs],
+        on_bad_image=cfg.data.on_bad_image,
+    )
+    color = a.family == "johnson_color"
+    module = StylizingPredictor(
+        [stylizers[sid]["net"] for sid in order],
+        [color or stylizers[sid]["preserve_color"] for sid in order],
+        style_scorer(cfg, stylizers, order) if a.score else None,
+        bool(a.channels_last),
+        alpha=float(a.alpha),
+    )
+    return sources, module
 
 
 def pair_generation(cfg: DictConfig, jobs, plan, makers: dict, index, image_size: int):
