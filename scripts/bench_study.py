@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from stylaug.io import atomic_write_json  # noqa: E402
 from stylaug.models.stylizer import load_stylizer  # noqa: E402
-from stylaug.pipeline import STAGES, run_stage  # noqa: E402
+from stylaug.pipeline import run_stage, stages_to_run  # noqa: E402
 
 # --quick: the paper's protocol (pool, hyperparameters, arms) at a size a 2-core CPU runs in minutes
 QUICK = [
@@ -114,7 +114,7 @@ def bench(overrides: list[str]) -> dict:
     stages = {}
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose("pipeline", overrides)
-        for name in STAGES:
+        for name in stages_to_run(cfg):
             if torch.cuda.is_available():
                 torch.cuda.reset_peak_memory_stats()
             with GpuSampler() as gpu:

@@ -58,11 +58,27 @@ def stylizer_jobs(cfg: DictConfig, p: DictConfig, seeds: list[int]) -> list[list
     ]
 
 
+def stages_to_run(cfg: DictConfig) -> list[str]:
+    """``pipeline.stages`` in order, checked, less the training stages no configured family uses
+    (train_stylizer for johnson*, train_decoder for adain and randomized)."""
+    p = cfg.pipeline
+    unknown = [s for s in p.stages if s not in STAGES]
+    if unknown:
+        raise ValueError(
+            f"pipeline.stages has unknown stages {unknown}; choose from {list(STAGES)}"
+        )
+    families = {f for f, _ in sets_to_make(cfg.augment)}
+    unused = {
+        "train_stylizer": not families & set(JOHNSON_FAMILIES),
+        "train_decoder": not families & set(DECODER_FAMILIES),
+    }
+    return [s for s in STAGES if s in p.stages and not unused.get(s)]
+
+
 def run_stage(name: str, cfg: DictConfig, overrides=()):
     """Run one stage of the study with the pipeline's settings; return what the stage returns
     (prepare_data: the index, train_stylizer: the checkpoint paths, train_decoder: the decoder
-    paths, augment: its summary,
-    classify: the new result rows, report: the Markdown).
+    paths, augment: its summary, classify: the new result rows, report: the Markdown).
 
     Needs an initialised Hydra (``hydra.main``, or the compose API's ``initialize_config_dir``):
     the stage's config is composed from that stage's own primary config.
@@ -75,18 +91,12 @@ def run_stage(name: str, cfg: DictConfig, overrides=()):
         return compose(config_name=command, overrides=base + list(extra))
 
     sets = sets_to_make(cfg.augment)
-    families = {f for f, _ in sets}
-
     if name == "prepare_data":
         return prepare_data(stage_cfg("prepare_data"))
     if name == "train_stylizer":
-        if not families & set(JOHNSON_FAMILIES):
-            return []
         jobs = [base + job for job in stylizer_jobs(cfg, p, seeds)]
         return train_many(jobs, int(cfg.stylizer.parallel))
     if name == "train_decoder":
-        if not families & set(DECODER_FAMILIES):
-            return []
         return [  # identical training sets find their decoder and skip
             train_decoder(stage_cfg("train_decoder", f"scenario={scenario}", f"seed={seed}"))
             for scenario in p.scenarios
@@ -119,15 +129,9 @@ def run_stage(name: str, cfg: DictConfig, overrides=()):
 
 def run_pipeline(cfg: DictConfig, overrides=()) -> str:
     """Run the stages listed in ``cfg.pipeline.stages``; return the report (Markdown)."""
-    p = cfg.pipeline
-    unknown = [s for s in p.stages if s not in STAGES]
-    if unknown:
-        raise ValueError(
-            f"pipeline.stages has unknown stages {unknown}; choose from {list(STAGES)}"
-        )
     table, bad_images = "", None
     total = time.perf_counter()
-    for name in (s for s in STAGES if s in p.stages):
+    for name in stages_to_run(cfg):
         start = time.perf_counter()
         log.info("==== %s ====", name)
         result = run_stage(name, cfg, overrides)
