@@ -1,6 +1,6 @@
 """All the pipeline's benchmark figures in one run: a table on the console and results/bench.json.
 
-    python scripts/bench.py            # stylizer, augment, classify, robustness (the issues' targets)
+    python scripts/bench.py            # stylizer, augment, classify, heads, robustness (the targets)
     python scripts/bench.py --all      # + Gatys and the photorealistic options
     python scripts/bench.py --quick    # smaller sizes, for a first look
 
@@ -94,6 +94,24 @@ def classify_rows(quick: bool) -> tuple[dict, list]:
     return res, rows
 
 
+def heads_rows(quick: bool) -> tuple[dict, list]:
+    from bench_heads import bench_heads
+
+    res = bench_heads(sizes=("demo",) if quick else ("demo", "paper"), repeats=1 if quick else 3)
+    rows = [
+        (
+            f"classifier head on cached features, {size} ({r['train']} x {r['dim']}, "
+            f"{r['epochs']} epochs)",
+            f"Lightning {r['lightning_wall_s']:.2f} s (start-up {r['lightning_wall_startup_s']:.3f}"
+            f" s), plain loop {r['plain_wall_s']:.2f} s",
+            f"{r['ratio_wall']}x faster, same predictions: {r['same_predictions']}",
+            "≥ 1.5x, same result",
+        )
+        for size, r in res.items()
+    ]
+    return res, rows
+
+
 def robustness_rows(quick: bool) -> tuple[dict, list]:
     from bench_robustness import bench_robustness
 
@@ -134,6 +152,7 @@ def main() -> None:
         "stylizer": stylizer_rows,
         "augment": augment_rows,
         "classify": classify_rows,
+        "heads": heads_rows,
         "robustness": robustness_rows,
     }
     if args.all:

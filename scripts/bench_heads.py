@@ -9,9 +9,11 @@ Synthetic random features (x, label, ok; 1% of rows ok=False) at two sizes:
 Both sides train the same head (batch 50, Adam 1e-3, weight decay 1e-3, 4 classes), keep the
 best-validation epoch and predict the test set:
 
-* lightning - ``stylaug.arm_training.train_and_test`` itself: Trainer construction + fit + predict;
-* plain     - a loop over the same tensors: same init, order (``EpochShuffle``), steps and best-epoch
-  rule; its predictions are checked against Lightning's.
+* lightning - ``stylaug.arm_training.fit_lightning``, as ``train_and_test`` ran every head before:
+  Trainer construction + fit + predict;
+* plain     - ``stylaug.arm_training.fit_plain`` (``fit_on_features`` + ``predict_on_features``),
+  what ``train_and_test`` runs for a head on cached features: the same init, order
+  (``EpochShuffle``), steps and best-epoch rule; its predictions are checked against Lightning's.
 
 Both run in this process, alternating, ``--repeats`` times; each keeps its best (the machine may be
 shared). Fixed start-up is a run of one epoch on one batch of each set (one training step, one
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import tempfile
 import time
 import warnings
@@ -38,6 +41,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's stylaug, whichever one is installed
 CLASSES = ["a", "b", "c", "d"]
 # name: (train, val, test, dim, epochs)
 SIZES = {
@@ -91,52 +95,19 @@ def job(size: str, epochs: int, root: str) -> SimpleNamespace:
 
 
 def lightning(job_, data):
-    """Today's path for a feature-cached head: ``train_and_test``."""
-    from stylaug.arm_training import train_and_test
+    """The Lightning path, as ``train_and_test`` ran it for every head before bench_heads."""
+    from stylaug.arm_training import fit_lightning, new_head
 
-    head, pred, _ = train_and_test(job_, "none", data, False)
-    return head, pred
+    head = new_head(job_, "none", data)
+    return head, fit_lightning(job_, head, data, False)[0]
 
 
 def plain(job_, data):
-    """The same computation without a Trainer: the head's own Linear and Adam, the same order."""
-    import pytorch_lightning as pl
-    import torch.nn.functional as F
+    """The plain loop ``train_and_test`` now runs for a head on cached features."""
+    from stylaug.arm_training import fit_plain, new_head
 
-    from stylaug.arm_training import threads
-    from stylaug.models.linear_head import EpochShuffle, LinearHead
-
-    c, seed = job_.cfg.classifier, int(job_.cfg.seed)
-    pl.seed_everything(seed, workers=True, verbose=False)
-    head = LinearHead(job_.features.backbone.dim, len(CLASSES), float(c.lr), float(c.weight_decay))
-    opt = head.configure_optimizers()
-    x, y, ok = data.train.tensors
-    order = EpochShuffle(len(y), seed)
-    with threads(1):
-        for epoch in range(int(c.epochs)):
-            order.set_epoch(epoch)
-            for idx in torch.tensor(list(order)).split(int(c.batch_size)):
-                xb, yb, okb = x[idx], y[idx], ok[idx]
-                if xb.dim() == 3:
-                    xb = xb[:, epoch % xb.shape[1]]
-                loss = F.cross_entropy(head.fc(xb[okb]), yb[okb])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if epoch == 0:
-                    head.train_seen += int(okb.sum())
-            with torch.no_grad():
-                xv, yv, okv = data.val.tensors
-                acc = int((head.fc(xv[okv]).argmax(1) == yv[okv]).sum()) / max(int(okv.sum()), 1)
-            head.val_history.append(acc)
-            if acc > head.best_acc:
-                head.best_acc, head.best_epoch = acc, epoch
-                head.best_state = {k: v.clone() for k, v in head.state_dict().items()}
-        head.load_best()
-        with torch.no_grad():
-            xt, _, okt = data.test.tensors
-            pred = head.fc(xt[okt]).argmax(1)
-    return head, pred.numpy()
+    head = new_head(job_, "none", data)
+    return head, fit_plain(job_, head, data, False)[0]
 
 
 def timed(fn, *args) -> tuple[float, float, object]:
@@ -204,21 +175,27 @@ def report(r: dict) -> None:
     )
 
 
+def bench_heads(sizes=("demo", "paper"), repeats: int = 3, views: int = 0) -> dict:
+    """{size: figures}, each size's line printed as it is done (also used by scripts/bench.py)."""
+    import pytorch_lightning  # noqa: F401  (its import sets its loggers' level: quieten them after)
+
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    results = {}
+    with tempfile.TemporaryDirectory() as root, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for size in sizes:
+            results[size] = bench_size(size, repeats, views, root)
+            report(results[size])
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=["demo", "paper"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--views", type=int, default=0, help="K cached views per feature (0: none)")
     args = parser.parse_args()
-    import pytorch_lightning  # noqa: F401  (its import sets its loggers' level: quieten them after)
-
-    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore")
-    results = []
-    with tempfile.TemporaryDirectory() as root:
-        for size in args.sizes:
-            results.append(bench_size(size, args.repeats, args.views, root))
-            report(results[-1])
+    results = bench_heads(args.sizes, args.repeats, args.views)
     print(json.dumps({"bench_heads": results, "threads": torch.get_num_threads()}))
 
 

@@ -25,9 +25,14 @@ from stylaug.data.index import DatasetIndex
 from stylaug.data.scenarios import ScenarioSplit
 from stylaug.features import ScenarioFeatures
 from stylaug.identity import digest
-from stylaug.models.linear_head import EpochShuffle, LinearHead
+from stylaug.models.linear_head import (
+    EpochShuffle,
+    LinearHead,
+    fit_on_features,
+    predict_on_features,
+)
 from stylaug.robustness import CorruptedTestSet
-from stylaug.runtime import make_trainer
+from stylaug.runtime import device_for, make_trainer
 from stylaug.stats import classification_metrics
 
 
@@ -134,16 +139,35 @@ def threads(n: int | None):
         torch.set_num_threads(before)
 
 
+# trainer.precision -> bf16 autocast, for the precisions the plain loop reproduces
+PLAIN_PRECISIONS = {"32-true": False, "32": False, "bf16-mixed": True}
+
+
 def train_and_test(
     job: Job, arm: str, data: ArmData, logger
 ) -> tuple[LinearHead, np.ndarray, np.ndarray]:
-    """Train the head, then predict the test set with its best epoch: (head, predictions, targets)."""
-    c, seed = job.cfg.classifier, int(job.cfg.seed)
-    pl.seed_everything(seed, workers=True, verbose=False)
-    head = LinearHead(
+    """Train the head, then predict the test set with its best epoch: (head, predictions, targets).
+    On cached features without Lightning: the same result at a third of the time (bench_heads)."""
+    head = new_head(job, arm, data)
+    plain = data.backbone is None and str(job.cfg.trainer.precision) in PLAIN_PRECISIONS
+    pred, target = (fit_plain if plain else fit_lightning)(job, head, data, logger)
+    return head, pred, target
+
+
+def new_head(job: Job, arm: str, data: ArmData) -> LinearHead:
+    """The arm's untrained head, its Linear drawn from the job's seed."""
+    c = job.cfg.classifier
+    pl.seed_everything(int(job.cfg.seed), workers=True, verbose=False)
+    return LinearHead(
         job.features.backbone.dim, len(job.classes), float(c.lr), float(c.weight_decay),
         data.backbone, bool(job.cfg.model.backbone.bn_train_mode), prefix=f"{arm}/",
     )  # fmt: skip
+
+
+def fit_lightning(job: Job, head: LinearHead, data: ArmData, logger) -> tuple:
+    """A Lightning fit and predict: (predictions, targets). Images, or a precision the plain
+    loop does not reproduce."""
+    c, seed = job.cfg.classifier, int(job.cfg.seed)
     images = data.backbone is not None
     trainer = make_trainer(
         job.cfg, "classify", logger, max_epochs=int(c.epochs), devices=1, strategy="auto",
@@ -158,7 +182,22 @@ def train_and_test(
             loader(data, data.val, eval_batch),
         )
         out = trainer.predict(head.load_best(), loader(data, data.test, eval_batch))
-    return head, torch.cat([p for p, _ in out]).numpy(), torch.cat([y for _, y in out]).numpy()
+    return torch.cat([p for p, _ in out]).numpy(), torch.cat([y for _, y in out]).numpy()
+
+
+def fit_plain(job: Job, head: LinearHead, data: ArmData, logger) -> tuple:
+    """The same fit and predict on cached features in a plain loop, on the classifier's device."""
+    c = job.cfg.classifier
+    bf16 = PLAIN_PRECISIONS[str(job.cfg.trainer.precision)]
+    head.to(device_for(job.cfg))
+    with threads(1):
+        fit_on_features(
+            head, data.train, data.val, int(c.epochs), int(c.batch_size), int(job.cfg.seed),
+            logger=logger, bf16=bf16,
+        )  # fmt: skip
+        out = predict_on_features(head, data.test, bf16=bf16)
+    head.cpu()  # as Lightning leaves it
+    return out
 
 
 def run_arm(job: Job, arm: str, style: StyleSet | None, logger) -> dict:
