@@ -4,6 +4,7 @@ folder, and a clear line in the log about which weights and data the numbers com
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import hydra
@@ -13,6 +14,12 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
+
+# Lightning's start-up chatter (accelerator lines, seed lines, the litlogger tip) repeats for every
+# stylizer and every classifier head and would bury the study's own log; its warnings still show.
+for _name in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch", "lightning.fabric"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
 
 def run_dir(cfg: DictConfig, stage: str) -> Path:
