@@ -45,7 +45,7 @@ from stylaug.data.images import check_on_bad_image
 from stylaug.data.index import load_index
 from stylaug.data.pools import LEAK_NOTE
 from stylaug.data.scenarios import ScenarioSplit, sample_scenario
-from stylaug.data.visual import data_notes
+from stylaug.data.visual import data_notes, log_notes
 from stylaug.features import ScenarioFeatures, load_backbone
 from stylaug.identity import digest, node_settings
 from stylaug.io import append_jsonl, read_jsonl
@@ -156,8 +156,7 @@ def classify(cfg: DictConfig) -> list[dict]:
     notes = data_notes(index.name, weights)
     if weights.startswith("efficientnet_lite0:imagenet"):
         notes.append(PRETRAINED_NOTE)
-    for n in notes:
-        log.warning("%s", n)
+    log_notes(log, notes, logging.WARNING)
     name = f"classify-{split.scenario}-seed{cfg.seed}"
     logger = make_logger(cfg, name=name, group=f"classify-{index.name}", job_type="classify")
     rows = []
@@ -275,21 +274,20 @@ def result_row(
 
 def report_row(job: Job, row: dict, logger) -> None:
     """The row's line in the log, its confusion matrix as PNG, and both in the experiment logger."""
-    m = row["metrics"]
-    log.info(
-        "%s seed %s arm %-16s acc %.4f  bal %.4f  macro-F1 %.4f  (best epoch %d, val %.4f)",
-        row["scenario"], row["seed"], row["arm"], m["accuracy"], m["balanced_accuracy"],
-        m["macro_f1"], row["best_epoch"], row["val_accuracy"],
-    )  # fmt: skip
-    rob = row.get("robustness")
+    m, rob = row["metrics"], row.get("robustness")
+    corrupted = ""
     if rob:
         mce = rob["relative_mce"]
-        log.info(
-            "%s seed %s arm %-16s mean corruption acc %.4f over %d sets; relative mCE %s",
-            row["scenario"], row["seed"], row["arm"], rob["mean_corruption_accuracy"],
-            len(rob["corruptions"]) * len(rob["severities"]),
-            "—" if mce is None else f"{100 * mce:.1f} (none = 100)",
-        )  # fmt: skip
+        sets = len(rob["corruptions"]) * len(rob["severities"])
+        corrupted = (
+            f"; corrupted ({sets} sets) acc {rob['mean_corruption_accuracy']:.4f}, relative mCE "
+            + ("—" if mce is None else f"{100 * mce:.1f}")
+        )
+    log.info(
+        "%s seed %s arm %-16s acc %.4f  bal %.4f  macro-F1 %.4f  (best epoch %d, val %.4f)%s",
+        row["scenario"], row["seed"], row["arm"], m["accuracy"], m["balanced_accuracy"],
+        m["macro_f1"], row["best_epoch"], row["val_accuracy"], corrupted,
+    )  # fmt: skip
     png = _confusion_png(
         np.array(m["confusion"]),
         job.classes,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import hydra
 from hydra import compose
@@ -128,28 +129,53 @@ def run_stage(name: str, cfg: DictConfig, overrides=()):
 
 
 def run_pipeline(cfg: DictConfig, overrides=()) -> str:
-    """Run the stages listed in ``cfg.pipeline.stages``; return the report (Markdown)."""
-    table, bad_images = "", None
+    """Run the stages listed in ``cfg.pipeline.stages``; return the report (Markdown).
+
+    The output ends with the report's table: the study's timing, any bad-image warning and where
+    the wandb runs are go before the report stage, and the per-run wandb lines are summed up in
+    one."""
+    stages, bad_images = stages_to_run(cfg), None
     total = time.perf_counter()
-    for name in stages_to_run(cfg):
-        start = time.perf_counter()
-        log.info("==== %s ====", name)
-        result = run_stage(name, cfg, overrides)
-        if name == "prepare_data":
-            bad_images = bad_image_summary(result, index_path(cfg.dataset))
-        elif name == "report":
-            table = result
-        log.info("==== %s done in %.1f s ====", name, time.perf_counter() - start)
-    log.info("pipeline finished in %.1f s", time.perf_counter() - total)
-    if bad_images:  # repeated here so it is not lost among the stages' output
-        log.warning(bad_images)
-    return table
+    run_lines = logging.getLogger("stylaug.runtime.wandb")
+    level, run_lines.level = run_lines.level, logging.WARNING
+    try:
+        for name in (s for s in stages if s != "report"):
+            start = time.perf_counter()
+            log.info("==== %s ====", name)
+            result = run_stage(name, cfg, overrides)
+            if name == "prepare_data":
+                bad_images = bad_image_summary(result, index_path(cfg.dataset))
+            log.info("==== %s done in %.1f s ====", name, time.perf_counter() - start)
+        log.info("pipeline: %d stages in %.1f s", len(stages), time.perf_counter() - total)
+        if bad_images:  # repeated here so it is not lost among the stages' output
+            log.warning(bad_images)
+        where = wandb_runs(cfg)
+        if where:
+            log.info(where)
+        if "report" not in stages:
+            return ""
+        log.info("==== report ====")
+        return run_stage("report", cfg, overrides)
+    finally:
+        run_lines.setLevel(level)
+
+
+def wandb_runs(cfg: DictConfig) -> str:
+    """One line for every wandb run the stages wrote (offline: where, and how to upload)."""
+    if not cfg.get("logger") or not str(cfg.logger._target_).endswith("WandbLogger"):
+        return ""
+    mode = str(cfg.logger.get("mode", "offline"))  # the config reads WANDB_MODE
+    if mode == "disabled":
+        return ""
+    folder = Path(cfg.logger.save_dir) / "wandb"
+    if mode == "offline":
+        return f"wandb: runs saved offline in {folder} (upload: wandb sync {folder}/offline-run-*)"
+    return f"wandb: runs logged to project {cfg.logger.project}"
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="pipeline")
 def main(cfg: DictConfig) -> None:
-    if run_pipeline(cfg, list(HydraConfig.get().overrides.task)):
-        log.info("report: %s/report.{md,csv,png}", cfg.paths.results_dir)
+    run_pipeline(cfg, list(HydraConfig.get().overrides.task))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from stylaug.data.images import check_on_bad_image, read_image
 from stylaug.data.index import DatasetIndex, index_path
 from stylaug.data.places365 import index_places365
 from stylaug.data.synthetic import write_synthetic
-from stylaug.data.visual import SYNTHETIC_NOTE, write_grid
+from stylaug.data.visual import SYNTHETIC_NOTE, log_notes, write_grid
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def prepare_data(cfg: DictConfig) -> DatasetIndex:
     if summary:
         log.warning(summary)
     if ds.name == "synthetic":
-        log.info(SYNTHETIC_NOTE)
+        log_notes(log, [SYNTHETIC_NOTE])
     return index
 
 

@@ -78,7 +78,6 @@ def report(cfg: DictConfig) -> str:
     extra = tables(rows, confidence, rcfg.baseline)
     write_csvs(extra, out)
     write_html(md, out)
-    print_summary(summary, confidence, resamples)
     log.info(
         "wrote %s, %s, %s, %s and %s", out / "report.md", out / "report.html", out / "report.csv",
         out / "report.png", ", ".join(f"{name}.csv" for name in extra),
@@ -100,6 +99,7 @@ def report(cfg: DictConfig) -> str:
                 )
     finally:
         finish_logger(logger)
+    print_summary(summary, confidence, resamples)  # last, so a run's output ends with the table
     return md
 
 

@@ -14,6 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
+run_log = logging.getLogger(f"{__name__}.wandb")  # the pipeline quiets it and says it once
 
 # Lightning's start-up chatter (accelerator lines, seed lines, the litlogger tip) repeats for every
 # stylizer and every classifier head and would bury the study's own log; its warnings still show.
@@ -71,7 +72,7 @@ def finish_logger(logger) -> None:
         if run is not None and run.settings.mode != "disabled":
             offline = run.settings.mode == "offline"
             where = Path(run.dir).parent
-            log.info(
+            run_log.info(
                 "wandb: run %s %s%s", run.name, f"saved offline in {where}" if offline else run.url,
                 f" (upload: wandb sync {where})" if offline else "",
             )  # fmt: skip

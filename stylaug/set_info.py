@@ -19,7 +19,7 @@ from PIL import Image
 from stylaug.compute import set_compute
 from stylaug.data.images import load_rgb, read_image
 from stylaug.data.scenarios import apply_view
-from stylaug.data.visual import data_notes, write_grid
+from stylaug.data.visual import data_notes, log_notes, write_grid
 from stylaug.families import FAMILY_KEYS, family_settings
 from stylaug.identity import digest, node_settings
 from stylaug.io import atomic_write_json, read_jsonl
@@ -169,8 +169,7 @@ def write_info(out_dir, index, a, image_size, makers, plan, rows, summary) -> No
     skipped = sum(len(p.skipped) for p in plan.pools.values())
     if skipped:
         log.warning("style pool: %d images skipped (unreadable or too small; info.json)", skipped)
-    for note in data_notes(index.name, *weights):
-        log.info(note)
+    log_notes(log, data_notes(index.name, *weights))
 
 
 def write_samples(index, plan: Plan, rows, out_dir: Path, tag: str, per_class: int = 6):

@@ -38,6 +38,8 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from stylaug.compute import resumed_seconds, trainer_device
 from stylaug.data.dataset import ImageFiles, SquareView, collate_images, square_tensor
@@ -45,7 +47,7 @@ from stylaug.data.images import check_on_bad_image, load_rgb, read_image
 from stylaug.data.index import DatasetIndex, load_index
 from stylaug.data.pools import check_pool, checkpoint_path, list_id, list_seed, training_list
 from stylaug.data.scenarios import sample_scenario
-from stylaug.data.visual import data_notes, to_pil, write_grid
+from stylaug.data.visual import data_notes, log_notes, to_pil, write_grid
 from stylaug.identity import digest, node_settings
 from stylaug.io import atomic_write_json, file_sha256
 from stylaug.models.loss_net import default_layers
@@ -236,7 +238,7 @@ def train_stylizer(cfg: DictConfig) -> Path:
         return plan.out
     pl.seed_everything(plan.seed, workers=True)  # also fixes a random-init loss network
     module = build_module(cfg, plan)
-    log.info(
+    log.debug(
         "stylizer %s/%s (pool=%s): %d training images, %d steps, style %s, loss network %s",
         cls, plan.id, s.pool, len(plan.images), plan.steps,
         ", ".join(str(p) for p in plan.styles), module.loss_net.weights,
@@ -355,13 +357,14 @@ def write_checkpoint(cfg, index, plan: Plan, module, steps: int, run: dict, prob
 
         logger.log_image(key="samples", images=[Image.open(samples)])
     log.info(
-        "stylizer %s/%s: %d steps, style loss on %d fixed images %.4g -> %.4g; wrote %s",
-        cls, plan.id, steps, len(probe), run["losses"]["initial"]["style"],
-        run["losses"]["end"]["style"],
-        plan.out,
+        "stylizer %s/%s (pool=%s, %d images, style %s, %s): %d steps in %.0f s, style loss on "
+        "%d fixed images %.3g -> %.3g; wrote %s",
+        cls, plan.id, cfg.stylizer.pool, len(plan.images),
+        ", ".join(Path(p).name for p in plan.styles), module.loss_net.weights, steps,
+        plan.compute["train_seconds"], len(probe), run["losses"]["initial"]["style"],
+        run["losses"]["end"]["style"], plan.out,
     )  # fmt: skip
-    for note in metadata["notes"]:
-        log.info(note)
+    log_notes(log, metadata["notes"])
 
 
 # --- several stylizers ------------------------------------------------------------------------------
@@ -393,9 +396,14 @@ def train_many(jobs: list[list[str]], parallel: int = 1) -> list[Path]:
     """Train the stylizers of ``jobs`` (each a list of train_stylizer overrides), ``parallel`` at
     a time in worker processes that split the CPU threads (and share the GPU): small networks
     leave a device idle between kernels, and several trainings fill the gaps."""
-    jobs = distinct_jobs(jobs)
+    quiet = ["++trainer.enable_progress_bar=false"]  # one bar over the jobs, not one per job
+    jobs = [o + quiet for o in distinct_jobs(jobs)]
     if parallel <= 1 or len(jobs) <= 1:
-        return [train_stylizer(compose(config_name="train_stylizer", overrides=o)) for o in jobs]
+        with logging_redirect_tqdm():
+            return [
+                train_stylizer(compose(config_name="train_stylizer", overrides=o))
+                for o in tqdm(jobs, desc="stylizers", unit="net", leave=False)
+            ]
     workers = min(parallel, len(jobs))
     threads = max(1, torch.get_num_threads() // workers)
     log.info("training %d stylizers, %d at a time (%d threads each)", len(jobs), workers, threads)

@@ -180,7 +180,7 @@ def test_the_pipeline_repeats_the_bad_image_summary_at_the_end(places, tmp_path,
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         with caplog.at_level(logging.INFO):
             run_pipeline(compose("pipeline", overrides), overrides)
-    tail = caplog.text[caplog.text.index("pipeline finished") :]
+    tail = caplog.text[caplog.text.index("pipeline: ") :]
     assert f"{len(BAD)} unreadable image(s) left out" in tail and "bad_zero_byte.jpg" in tail
 
 

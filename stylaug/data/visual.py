@@ -6,6 +6,7 @@ Every stage writes a sample grid of what it made (``samples.png``); they all go 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,18 @@ def data_notes(dataset: str, *weights: str) -> list[str]:
     if any("random-init" in w for w in weights):
         notes.append(RANDOM_NOTE)
     return notes
+
+
+_NOTED: set[str] = set()
+
+
+def log_notes(logger: logging.Logger, notes, level: int = logging.INFO) -> None:
+    """Log each note once per process: a study runs dozens of stylizers and heads, and the same
+    caveat on every one of them would bury the log (every record still carries its notes)."""
+    for note in notes:
+        if note not in _NOTED:
+            _NOTED.add(note)
+            logger.log(level, "%s", note)
 
 
 def to_tensor(img: Image.Image) -> torch.Tensor:
