@@ -100,7 +100,10 @@ def difference_panel(dax, rows: list[dict], pct: int) -> None:
             label="paper (1 run)",
         )
     dax.axhline(0, color="gray", lw=0.8)
-    dax.set_xticks(xs, [f"{s['scenario']}\n{summary_arm(s)}" for s in rows], fontsize=8)
+    ticks = [
+        f"{s['scenario']}\n" + summary_arm(s).replace("/", "\n") for s in rows
+    ]  # arm over pool
+    dax.set_xticks(xs, ticks, fontsize=8)
     dax.set_ylabel("with − without (points)")
     if dax.get_legend_handles_labels()[0]:
         dax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))

@@ -402,7 +402,7 @@ def train_many(jobs: list[list[str]], parallel: int = 1) -> list[Path]:
         with logging_redirect_tqdm():
             return [
                 train_stylizer(compose(config_name="train_stylizer", overrides=o))
-                for o in tqdm(jobs, desc="stylizers", unit="net", leave=False)
+                for o in tqdm(jobs, desc="stylizers", unit="net", leave=False, disable=None)
             ]
     workers = min(parallel, len(jobs))
     threads = max(1, torch.get_num_threads() // workers)
