@@ -176,7 +176,10 @@ def _arm_order(line: dict) -> tuple:
 
 def plot_alpha(lines: list[dict], path: Path, confidence: float = 0.95) -> Path | None:
     """Accuracy against alpha per family (one panel per source and scenario), t-intervals over
-    seeds as error bars, ``none`` as a grey band."""
+    seeds as error bars, ``none`` as a grey band; nothing when no run swept alpha (one strength
+    makes no curve)."""
+    if len({x["alpha"] for x in lines if x["family"]}) < 2:
+        return None
     groups = {k: v for k, v in _by_scenario(lines).items() if any(x["family"] for x in v)}
     if not groups:
         return None
