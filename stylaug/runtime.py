@@ -17,9 +17,19 @@ log = logging.getLogger(__name__)
 run_log = logging.getLogger(f"{__name__}.wandb")  # the pipeline quiets it and says it once
 
 # Lightning's start-up chatter (accelerator lines, seed lines, the litlogger tip) repeats for every
-# stylizer and every classifier head and would bury the study's own log; its warnings still show.
-for _name in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch", "lightning.fabric"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
+# stylizer and every classifier head and would bury the study's own log; everything else it says
+# (warnings, the distributed set-up of a DDP run) still shows.
+CHATTER = ("GPU available", "TPU available", "HPU available", "💡 Tip", "Seed set to",
+           "`Trainer.fit` stopped")  # fmt: skip
+
+
+def _not_chatter(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(CHATTER)
+
+
+for _name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero",
+              "lightning_fabric.utilities.seed"):  # fmt: skip
+    logging.getLogger(_name).addFilter(_not_chatter)
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
 

@@ -222,7 +222,7 @@ def test_plot_title_names_the_backbone_and_marks_class_pools(tmp_path):
         plot(summary, tmp_path / "report.svg")
     svg = " ".join(re.sub(r"<[^>]+>", " ", (tmp_path / "report.svg").read_text()).split())
     assert "pretrained EfficientNet-Lite0" in svg and "VGG16/ResNet-18" in svg
-    assert CLASS_POOL_WARNING in svg and "style/class†" in svg and "style/scenario" in svg
+    assert CLASS_POOL_WARNING in svg and "style class†" in svg and "style scenario" in svg
     assert "test-image bootstrap" in svg and "t-interval over seeds" in svg
 
 
