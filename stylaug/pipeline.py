@@ -132,12 +132,13 @@ def run_pipeline(cfg: DictConfig, overrides=()) -> str:
     """Run the stages listed in ``cfg.pipeline.stages``; return the report (Markdown).
 
     The output ends with the report's table: the study's timing, any bad-image warning and where
-    the wandb runs are go before the report stage, and the per-run wandb lines are summed up in
+    the wandb runs are come before the report stage, and the per-run wandb lines are summed up in
     one."""
     stages, bad_images = stages_to_run(cfg), None
     total = time.perf_counter()
     run_lines = logging.getLogger("stylaug.runtime.wandb")
-    level, run_lines.level = run_lines.level, logging.WARNING
+    level = run_lines.level
+    run_lines.setLevel(logging.WARNING)
     try:
         for name in (s for s in stages if s != "report"):
             start = time.perf_counter()
