@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from peak_memory import peak_rss_mb  # scripts/peak_memory.py  # noqa: E402
+from worker_process import run_worker  # scripts/worker_process.py  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATASET = ["dataset.image_size=64", "dataset.train_per_class=500", "dataset.test_per_class=100"]
@@ -57,20 +56,6 @@ def _worker(overrides: list[str]) -> dict:
     }
 
 
-def _run(overrides: list[str]) -> dict:
-    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(REPO)}
-    out = subprocess.run(
-        [sys.executable, __file__, "--worker", *overrides],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-    )
-    if out.returncode:
-        raise RuntimeError(f"benchmark worker failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def bench_classify(epochs: int = 3, image_size: int = 64, workdir: str | None = None) -> dict:
     """Run the benchmark; return its figures as a dict (also used by scripts/bench.py)."""
     from stylaug.prepare_data import prepare_data
@@ -90,10 +75,10 @@ def bench_classify(epochs: int = 3, image_size: int = 64, workdir: str | None = 
             "classifier.force=true",
             "dataset.scenario_scale=0.1",
         ]
-        cold = _run([*common, "classifier.feature_cache=false"])
-        first = _run(common)
-        warm = _run(common)
-        warm_half = _run([*common[:-1], "dataset.scenario_scale=0.05"])
+        cold = run_worker(__file__, [*common, "classifier.feature_cache=false"])
+        first = run_worker(__file__, common)
+        warm = run_worker(__file__, common)
+        warm_half = run_worker(__file__, [*common[:-1], "dataset.scenario_scale=0.05"])
     feature_mb = lambda n: n * 512 * 4 / 2**20  # noqa: E731
     return {
         "images_train_val": cold["images"],

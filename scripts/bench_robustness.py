@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from worker_process import run_worker  # scripts/worker_process.py  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_SUBSET = ["gaussian_noise", "defocus_blur", "fog", "contrast"]
@@ -75,27 +75,13 @@ def _worker(overrides: list[str]) -> dict:
     }
 
 
-def _run(overrides: list[str]) -> dict:
-    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(REPO)}
-    out = subprocess.run(
-        [sys.executable, __file__, "--worker", *overrides],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-    )
-    if out.returncode:
-        raise RuntimeError(f"benchmark worker failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def bench_robustness(corruptions=DEMO_SUBSET, severities=(1, 3, 5), test_per_class=100) -> dict:
     from stylaug.prepare_data import prepare_data
 
     with tempfile.TemporaryDirectory() as tmp:
         overrides = _overrides(tmp, corruptions, severities, test_per_class)
         prepare_data(_compose("prepare_data", overrides))
-        first, second = _run(overrides), _run(overrides)
+        first, second = run_worker(__file__, overrides), run_worker(__file__, overrides)
     return {
         "first": first,
         "second": second,
