@@ -17,6 +17,7 @@ import torch
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from stylaug.identity import digest
 from stylaug.io import atomic_path
 
 
@@ -90,3 +91,13 @@ def planned_steps(s: DictConfig, images: int, processes: int) -> int:
         return int(s.max_steps)
     per_epoch = images // (int(s.batch_size) * processes)
     return max(int(s.epochs) * per_epoch, int(s.min_steps))
+
+
+LENGTH_KEYS = ("epochs", "max_steps", "min_steps")  # changing these continues training
+
+
+def resume_key(settings: dict, node: str) -> str:
+    """What a longer run may continue from: the settings less the training length (the length
+    keys of ``settings[node]`` and the planned steps)."""
+    trained = {k: v for k, v in settings[node].items() if k not in LENGTH_KEYS}
+    return digest({**settings, node: trained, "steps": None})

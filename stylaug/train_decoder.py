@@ -47,6 +47,7 @@ from stylaug.models.loss_net import LossNetwork
 from stylaug.resumable_training import (
     can_resume,
     planned_steps,
+    resume_key,
     step_checkpoint,
     trained_steps,
     world_size,
@@ -55,7 +56,6 @@ from stylaug.runtime import finish_logger, make_logger, make_trainer
 
 log = logging.getLogger(__name__)
 
-LENGTH_KEYS = ("epochs", "max_steps", "min_steps")
 # decoder.* keys that cannot change the trained decoder
 RESULT_FREE_KEYS = ("out_dir", "force", "resume", "checkpoint_every", "sample_images")
 
@@ -115,8 +115,7 @@ class Plan:
         self.compute = None
 
     def resume_key(self) -> str:
-        decoder = {k: v for k, v in self.settings["decoder"].items() if k not in LENGTH_KEYS}
-        return digest({**self.settings, "decoder": decoder, "steps": None})
+        return resume_key(self.settings, "decoder")
 
 
 def existing_settings_hash(path: Path) -> str | None:

@@ -56,6 +56,7 @@ from stylaug.models.stylizer_training import StylizerTraining
 from stylaug.resumable_training import (
     can_resume,
     planned_steps,
+    resume_key,
     step_checkpoint,
     trained_steps,
     world_size,
@@ -64,7 +65,6 @@ from stylaug.runtime import finish_logger, make_logger, make_trainer
 
 log = logging.getLogger(__name__)
 
-LENGTH_KEYS = ("epochs", "max_steps", "min_steps")  # changing these continues training
 # stylizer.* keys that cannot change the trained network (everything else is part of its identity)
 RESULT_FREE_KEYS = (
     "out_dir",
@@ -169,8 +169,7 @@ class Plan:
 
     def resume_key(self) -> str:
         """Settings a longer run may continue from: everything but the training length."""
-        stylizer = {k: v for k, v in self.settings["stylizer"].items() if k not in LENGTH_KEYS}
-        return digest({**self.settings, "stylizer": stylizer, "steps": None})
+        return resume_key(self.settings, "stylizer")
 
 
 def existing_settings_hash(path: Path) -> str | None:
