@@ -26,7 +26,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stylaug.io import atomic_write_json  # noqa: E402
+from stylaug.core.io import atomic_write_json  # noqa: E402
 
 
 def stylizer_rows(quick: bool) -> tuple[dict, list]:

@@ -76,12 +76,12 @@ def prepare(size: int, n_images: int, batch_size: int, workdir: Path) -> None:
     """Synthetic data and untrained stylizers, in their own process (not in the RSS figure)."""
     import torch
 
-    from stylaug.augment import plan_jobs
+    from stylaug.artifacts.checkpoints import checkpoint_path
+    from stylaug.augment.set_plan import plan_jobs
     from stylaug.data.index import load_index
-    from stylaug.data.pools import checkpoint_path
     from stylaug.models.stylizer import save_stylizer
     from stylaug.models.transformer_net import TransformerNet
-    from stylaug.prepare_data import prepare_data
+    from stylaug.prepare_data.stage import prepare_data
     from tests.conftest import compose_cfg
 
     prepare_data(
@@ -96,7 +96,7 @@ def prepare(size: int, n_images: int, batch_size: int, workdir: Path) -> None:
 
 def run_case(size: int, n_images: int, batch_size: int, workdir: Path) -> dict:
     """One measurement, in this process: bare forward, then augment on ``n_images``."""
-    from stylaug.augment import augment
+    from stylaug.augment.stage import augment
     from tests.conftest import compose_cfg
 
     bare = bare_forward(size, batch_size, min(n_images, 64))

@@ -35,13 +35,13 @@ DATASET = ["dataset.image_size=64", "dataset.train_per_class=500", "dataset.test
 def _compose(name: str, overrides: list[str]):
     from hydra import compose, initialize_config_dir
 
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "stylaug" / "conf"), version_base="1.3"):
         return compose(config_name=name, overrides=overrides)
 
 
 def _worker(overrides: list[str]) -> dict:
     """One classify run in this process: seconds, peak RSS, feature-cache counters."""
-    from stylaug.classify import classify
+    from stylaug.classify.stage import classify
 
     cfg = _compose("classify", overrides)
     start = time.perf_counter()
@@ -58,7 +58,7 @@ def _worker(overrides: list[str]) -> dict:
 
 def bench_classify(epochs: int = 3, image_size: int = 64, workdir: str | None = None) -> dict:
     """Run the benchmark; return its figures as a dict (also used by scripts/bench.py)."""
-    from stylaug.prepare_data import prepare_data
+    from stylaug.prepare_data.stage import prepare_data
 
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         root = Path(tmp)

@@ -1,4 +1,4 @@
-"""Speed of ``stylaug.stylize``: seconds per Gatys iteration at 128 and 256 px, and johnson-mode
+"""Speed of ``python -m stylaug.stylize``: seconds per Gatys iteration at 128 and 256 px, and johnson-mode
 images/s on a folder of 100 images at 256 px.
 
     .venv/bin/python scripts/bench_gatys.py [--iterations 5] [--images 100] [--threads N]
@@ -22,7 +22,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stylaug import gatys  # noqa: E402
+from stylaug.models import gatys  # noqa: E402
 from stylaug.models.loss_net import LossNetwork  # noqa: E402
 
 
@@ -48,7 +48,7 @@ def johnson_images_per_second(n_images: int = 100, size: int = 256, batch_size: 
     """Whole ``stylize(method=johnson)`` on a folder: reading, batching, the net, writing PNGs."""
     from stylaug.models.stylizer import save_stylizer
     from stylaug.models.transformer_net import TransformerNet
-    from stylaug.stylize import stylize
+    from stylaug.stylize.stage import stylize
     from tests.conftest import compose_cfg
 
     with tempfile.TemporaryDirectory() as tmp:

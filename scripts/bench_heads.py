@@ -9,9 +9,9 @@ Synthetic random features (x, label, ok; 1% of rows ok=False) at two sizes:
 Both sides train the same head (batch 50, Adam 1e-3, weight decay 1e-3, 4 classes), keep the
 best-validation epoch and predict the test set:
 
-* lightning - ``stylaug.arm_training.fit_lightning``, as ``train_and_test`` ran every head before:
+* lightning - ``stylaug.classify.arm_training.fit_lightning``, as ``train_and_test`` ran every head before:
   Trainer construction + fit + predict;
-* plain     - ``stylaug.arm_training.fit_plain`` (``fit_on_features`` + ``predict_on_features``),
+* plain     - ``stylaug.classify.arm_training.fit_plain`` (``fit_on_features`` + ``predict_on_features``),
   what ``train_and_test`` runs for a head on cached features: the same init, order
   (``EpochShuffle``), steps and best-epoch rule; its predictions are checked against Lightning's.
 
@@ -53,7 +53,7 @@ SIZES = {
 def _compose(overrides: list[str]):
     from hydra import compose, initialize_config_dir
 
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "stylaug" / "conf"), version_base="1.3"):
         return compose(config_name="classify", overrides=overrides)
 
 
@@ -69,7 +69,7 @@ def features(n: int, dim: int, views: int, seed: int) -> TensorDataset:
 
 
 def arm_data(size: str, views: int):
-    from stylaug.arm_training import ArmData
+    from stylaug.classify.arm_training import ArmData
 
     train, val, test, dim, _ = SIZES[size]
     return ArmData(
@@ -78,7 +78,7 @@ def arm_data(size: str, views: int):
 
 
 def job(size: str, epochs: int, root: str) -> SimpleNamespace:
-    """What ``train_and_test`` reads from a ``Job``: the config, the backbone's width, the classes."""
+    """What ``train_and_test`` reads from a ``ArmJob``: the config, the backbone's width, the classes."""
     cfg = _compose(
         [
             "trainer=cpu",
@@ -96,7 +96,7 @@ def job(size: str, epochs: int, root: str) -> SimpleNamespace:
 
 def lightning(job_, data):
     """The Lightning path, as ``train_and_test`` ran it for every head before bench_heads."""
-    from stylaug.arm_training import fit_lightning, new_head
+    from stylaug.classify.arm_training import fit_lightning, new_head
 
     head = new_head(job_, "none", data)
     return head, fit_lightning(job_, head, data, False)[0]
@@ -104,7 +104,7 @@ def lightning(job_, data):
 
 def plain(job_, data):
     """The plain loop ``train_and_test`` now runs for a head on cached features."""
-    from stylaug.arm_training import fit_plain, new_head
+    from stylaug.classify.arm_training import fit_plain, new_head
 
     head = new_head(job_, "none", data)
     return head, fit_plain(job_, head, data, False)[0]
@@ -119,7 +119,7 @@ def timed(fn, *args) -> tuple[float, float, object]:
 
 def tiny(data):
     """One batch of each set: a 1-epoch run on it is (nearly) all fixed start-up."""
-    from stylaug.arm_training import ArmData
+    from stylaug.classify.arm_training import ArmData
 
     first = (TensorDataset(*(t[:50] for t in d.tensors)) for d in (data.train, data.val, data.test))
     return ArmData(*first, None, 0)

@@ -1,4 +1,4 @@
-"""Cost of the photorealistic options of ``stylaug.stylize``: matting-Laplacian build time and
+"""Cost of the photorealistic options of ``python -m stylaug.stylize``: matting-Laplacian build time and
 memory at 128 and 256 px, and seconds per Gatys iteration at 128 px with each option on vs off.
 
     .venv/bin/python scripts/bench_photoreal.py [--iterations 3] [--threads N]
@@ -23,7 +23,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stylaug import gatys, photoreal, segmentation  # noqa: E402
+from stylaug.models import gatys, segmentation  # noqa: E402
+from stylaug.models import photoreal_loss as photoreal  # noqa: E402
 from stylaug.models.loss_net import LossNetwork  # noqa: E402
 
 CONTENT_LAYERS = ["conv4_2"]

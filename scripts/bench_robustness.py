@@ -34,7 +34,7 @@ DEMO_SUBSET = ["gaussian_noise", "defocus_blur", "fog", "contrast"]
 def _compose(name: str, overrides: list[str]):
     from hydra import compose, initialize_config_dir
 
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "stylaug" / "conf"), version_base="1.3"):
         return compose(config_name=name, overrides=overrides)
 
 
@@ -51,11 +51,11 @@ def _overrides(root: str, corruptions, severities, test_per_class: int) -> list[
 
 def _worker(overrides: list[str]) -> dict:
     """One robustness evaluation in this process: seconds and cache counters."""
+    from stylaug.classify.corrupted_test_sets import CorruptedTestSet, robustness_spec
+    from stylaug.classify.features import ScenarioFeatures, load_backbone
+    from stylaug.classify.linear_head import LinearHead
     from stylaug.data.index import load_index
     from stylaug.data.scenarios import sample_scenario
-    from stylaug.features import ScenarioFeatures, load_backbone
-    from stylaug.models.linear_head import LinearHead
-    from stylaug.robustness import CorruptedTestSet, robustness_spec
 
     cfg = _compose("classify", overrides)
     index = load_index(cfg.dataset)
@@ -76,7 +76,7 @@ def _worker(overrides: list[str]) -> dict:
 
 
 def bench_robustness(corruptions=DEMO_SUBSET, severities=(1, 3, 5), test_per_class=100) -> dict:
-    from stylaug.prepare_data import prepare_data
+    from stylaug.prepare_data.stage import prepare_data
 
     with tempfile.TemporaryDirectory() as tmp:
         overrides = _overrides(tmp, corruptions, severities, test_per_class)

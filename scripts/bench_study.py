@@ -28,7 +28,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from stylaug.io import atomic_write_json  # noqa: E402
+from stylaug.core.io import atomic_write_json  # noqa: E402
 from stylaug.models.stylizer import load_stylizer  # noqa: E402
 from stylaug.pipeline import run_stage, stages_to_run  # noqa: E402
 
@@ -112,7 +112,7 @@ def bench(overrides: list[str]) -> dict:
     from hydra import compose, initialize_config_dir
 
     stages = {}
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "stylaug" / "conf"), version_base="1.3"):
         cfg = compose("pipeline", overrides)
         for name in stages_to_run(cfg):
             if torch.cuda.is_available():

@@ -18,8 +18,8 @@ import pytorch_lightning as pl
 import torch
 
 from stylaug.models.loss_net import LossNetwork, default_layers
-from stylaug.models.stylizer_training import StylizerTraining
 from stylaug.models.transformer_net import TransformerNet
+from stylaug.train_stylizer.stylizer_training import StylizerTraining
 
 # steps measured per image size (a 256 px step takes seconds on a laptop CPU)
 DEFAULT_STEPS = {64: 10, 128: 5, 256: 3}

@@ -1,5 +1,5 @@
 __version__ = "0.1.0"
 
-from stylaug.config_resolvers import register as _register_resolvers
+from stylaug.artifacts.style_families import register as _register_resolvers
 
 _register_resolvers()

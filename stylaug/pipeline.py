@@ -26,15 +26,16 @@ from hydra import compose
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from stylaug.artifacts.style_families import DECODER_FAMILIES, JOHNSON_FAMILIES, sets_to_make
 from stylaug.augment import augment
-from stylaug.classify import classify
+from stylaug.classify.stage import classify
+from stylaug.core.config import CONFIG_DIR
 from stylaug.data.check import bad_image_summary
 from stylaug.data.index import index_path
-from stylaug.families import DECODER_FAMILIES, JOHNSON_FAMILIES, sets_to_make
-from stylaug.prepare_data import prepare_data
-from stylaug.report import report
-from stylaug.train_decoder import train_decoder
-from stylaug.train_stylizer import train_many
+from stylaug.prepare_data.stage import prepare_data
+from stylaug.report.stage import report
+from stylaug.train_decoder.stage import train_decoder
+from stylaug.train_stylizer.stage import train_many
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ def run_pipeline(cfg: DictConfig, overrides=()) -> str:
     one."""
     stages, bad_images = stages_to_run(cfg), None
     total = time.perf_counter()
-    run_lines = logging.getLogger("stylaug.runtime.wandb")
+    run_lines = logging.getLogger("stylaug.core.runtime.wandb")
     level = run_lines.level
     run_lines.setLevel(logging.WARNING)
     try:
@@ -174,7 +175,7 @@ def wandb_runs(cfg: DictConfig) -> str:
     return f"wandb: runs logged to project {cfg.logger.project}"
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="pipeline")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="pipeline")
 def main(cfg: DictConfig) -> None:
     run_pipeline(cfg, list(HydraConfig.get().overrides.task))
 

@@ -9,7 +9,8 @@ import stylaug  # noqa: F401  (registers the config resolvers, e.g. augment.tag'
 os.environ["WANDB_MODE"] = "disabled"
 os.environ.setdefault("WANDB_SILENT", "true")
 
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+from stylaug.core.config import CONFIG_DIR as CONF_DIR  # noqa: E402
+
 PRIMARY_CONFIGS = [
     "pipeline",
     "prepare_data",
@@ -39,7 +40,7 @@ def compose_cfg(name: str, overrides=(), root: Path | None = None):
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory) -> Path:
     """A paths.root holding a prepared tiny synthetic dataset, shared by the whole session."""
-    from stylaug.prepare_data import prepare_data
+    from stylaug.prepare_data.stage import prepare_data
 
     root = tmp_path_factory.mktemp("root")
     prepare_data(compose_cfg("prepare_data", TINY_DATASET, root))

@@ -113,11 +113,10 @@ def test_paper_synthetic_is_the_papers_protocol_at_full_size_for_every_command(n
 
 
 def test_demo_families_preset_names_every_family_and_keeps_the_demo_default():
-    from stylaug.config_resolvers import FAMILIES
-    from stylaug.families import sets_to_make
+    from stylaug.artifacts.style_families import STYLE_FAMILIES, sets_to_make
 
     cfg = compose_cfg("pipeline", ["experiment=demo_families"])
-    assert {f for f, _ in sets_to_make(cfg.augment)} == set(FAMILIES)
+    assert {f for f, _ in sets_to_make(cfg.augment)} == set(STYLE_FAMILIES)
     assert cfg.pipeline.scenarios == cfg.augment.scenarios == ["biased_case1"]
     assert "randaugment+adain" in cfg.classifier.arms and "photoreal" not in cfg.classifier.arms
     plain = compose_cfg("pipeline", ["experiment=demo"])  # the demo still makes the paper's set

@@ -4,7 +4,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
-from stylaug.io import read_jsonl
+from stylaug.core.io import read_jsonl
 from stylaug.pipeline import run_pipeline, stage_overrides
 from tests.conftest import CONF_DIR
 

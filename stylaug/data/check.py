@@ -22,9 +22,9 @@ from pathlib import Path
 import PIL
 from tqdm import tqdm
 
+from stylaug.core.io import atomic_write_json
 from stylaug.data.images import MAX_SIDE, BadImageError, check_on_bad_image, load_rgb
 from stylaug.data.index import DatasetIndex
-from stylaug.io import atomic_write_json
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stylaug.io import atomic_write_json
+from stylaug.core.io import atomic_write_json
 
 CLASSES = ("desert_sand", "hot_spring", "ocean", "skyscraper")
 SPLITS = ("train", "test")  # "test" is Places365's official validation set, used for nothing else

@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 from tqdm import tqdm
 
+from stylaug.core.io import atomic_path, atomic_write_json
 from stylaug.data.index import CLASSES, DatasetIndex
 from stylaug.data.scenery import (
     FACADES,
@@ -60,7 +61,6 @@ from stylaug.data.scenery import (
     value_noise,
 )
 from stylaug.data.visual import SYNTHETIC_NOTE
-from stylaug.io import atomic_path, atomic_write_json
 
 log = logging.getLogger(__name__)
 

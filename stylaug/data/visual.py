@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from stylaug.io import atomic_path
+from stylaug.core.io import atomic_path
 
 SYNTHETIC_NOTE = "synthetic procedural data: results on it are smoke results, never paper results"
 RANDOM_NOTE = "random-init network: a smoke result, not comparable to ImageNet results"

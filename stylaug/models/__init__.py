@@ -1,2 +1,3 @@
-"""Networks: the Johnson transformer, the VGG perceptual loss network, the ResNet-18 classifier
-backbone, and how their pretrained weights are found."""
+"""Pure torch networks and losses: the Johnson transformer, the perceptual loss networks, AdaIN,
+the classifier backbone, Gatys optimisation, the photorealism and segmentation terms, image scores,
+pretrained weights and checkpoint formats. No Lightning stage modules, no config nodes."""

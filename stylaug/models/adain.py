@@ -7,7 +7,7 @@ encoder (the frozen loss network up to one layer) -> AdaIN -> decoder (trained h
 
 The decoder is a small mirror of the encoder: per factor of 2 of the encoder's downsampling a 3x3
 convolution, a nearest-neighbour upsampling and another 3x3 convolution (reflection padding, ReLU),
-then a 3x3 convolution to RGB. Training (``AdaINTraining``) minimises the paper's losses through the
+then a 3x3 convolution to RGB. Training (``stylaug.train_decoder.decoder_training``) minimises the paper's losses through the
 frozen encoder: content = MSE(f(g(t)), t) at the encoder layer, style = sum over the style layers
 of the MSE of the channel means and standard deviations of f(g(t)) and f(s).
 
@@ -26,12 +26,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stylaug.io import atomic_path, file_sha256
+from stylaug.core.io import atomic_path, file_sha256
 from stylaug.models.loss_net import LossNetwork
 
 FORMAT = "stylaug.decoder/1"
@@ -114,65 +113,6 @@ def style_statistics_loss(features: dict, style: dict, layers) -> torch.Tensor:
         (m1, s1), (m2, s2) = mean_std(features[name]), mean_std(style[name])
         total = total + F.mse_loss(m1, m2) + F.mse_loss(s1, s2)
     return total
-
-
-class AdaINTraining(pl.LightningModule):
-    """Trains the decoder; the encoder is frozen. Each batch's style images are the batch's own
-    images in another order (every image is a training image of the decoder's list)."""
-
-    HYPERPARAMETERS = ("content_weight", "style_weight", "lr")
-
-    def __init__(
-        self,
-        encoder: LossNetwork,
-        layer: str,
-        style_layers,
-        decoder: Decoder,
-        *,
-        content_weight: float = 1.0,
-        style_weight: float = 10.0,
-        lr: float = 1e-4,
-    ):
-        super().__init__()
-        self.encoder, self.decoder = encoder, decoder
-        self.layer, self.style_layers = layer, list(style_layers)
-        self.content_weight, self.style_weight = float(content_weight), float(style_weight)
-        self.lr = float(lr)
-
-    def losses(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        styles = images.roll(1, dims=0)
-        with torch.no_grad():
-            c_feats, s_feats = self.encoder(images), self.encoder(styles)
-            t = adain(c_feats[self.layer], s_feats[self.layer])
-        out = self.decoder(t.to(images.dtype))
-        o_feats = self.encoder(out)
-        content = self.content_weight * F.mse_loss(o_feats[self.layer].float(), t)
-        style = self.style_weight * style_statistics_loss(o_feats, s_feats, self.style_layers)
-        return {"loss": content + style, "content": content, "style": style}
-
-    def training_step(self, batch, batch_idx):
-        images, _, ok = batch
-        images = images[ok]
-        if len(images) < 2:  # a style needs another image of the batch
-            return None
-        losses = self.losses(images)
-        self.log("train/loss", losses["loss"], prog_bar=True, batch_size=len(images))
-        self.log_dict(
-            {f"train/{k}": v for k, v in losses.items() if k != "loss"}, batch_size=len(images)
-        )
-        return losses["loss"]
-
-    def configure_optimizers(self):
-        return torch.optim.Adam(self.decoder.parameters(), lr=self.lr)
-
-    @torch.no_grad()
-    def probe(self, images: torch.Tensor) -> dict[str, float]:
-        """Losses of the current decoder on fixed images: a noise-free before/after measure."""
-        return {k: float(v) for k, v in self.losses(images.to(self.device)).items()}
-
-    @torch.no_grad()
-    def stylize(self, content: torch.Tensor, style: torch.Tensor, alpha=1.0) -> torch.Tensor:
-        return AdaINStylizer(self.encoder, self.layer, self.decoder)(content, style, alpha)
 
 
 # --- checkpoints ----------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ The feature size comes from the network (512 and 1280), never from a constant.
 
 from __future__ import annotations
 
-import pytorch_lightning as pl
 import torch
 from torch import nn
 
@@ -40,16 +39,3 @@ class Backbone(nn.Module):
         if self.arch == "resnet18":
             return self.net(images)
         return self.net.extract_features(images).mean(dim=(2, 3))
-
-
-class FeatureExtractor(pl.LightningModule):
-    """``trainer.predict`` over (images, labels, ok) batches: Lightning picks the device; features
-    always come out float32."""
-
-    def __init__(self, backbone: Backbone):
-        super().__init__()
-        self.backbone = backbone
-
-    def predict_step(self, batch, batch_idx):
-        images, _, ok = batch
-        return self.backbone(images).float().cpu(), ok.cpu()

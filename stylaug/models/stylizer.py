@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from stylaug.io import atomic_path, file_sha256
+from stylaug.core.io import atomic_path, file_sha256
 from stylaug.models.color import preserve_color
 from stylaug.models.transformer_net import TransformerNet
 

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torchvision import models
 
-from stylaug.io import file_sha256
+from stylaug.core.io import file_sha256
 
 WEIGHT_CHOICES = ("imagenet", "random")
 

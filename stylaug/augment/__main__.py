@@ -1,0 +1,16 @@
+"""``python -m stylaug.augment``: stylize training images with the stylizer of their class, scenario and seed."""
+
+import hydra
+from omegaconf import DictConfig
+
+from stylaug.augment.stage import augment
+from stylaug.core.config import CONFIG_DIR
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="augment")
+def main(cfg: DictConfig) -> None:
+    augment(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,255 @@
+"""The classifier's arms: what each adds to the scenario's real training images.
+
+* ``none`` - the real images only;
+* a style arm (``style``, or any name in ``classifier.style_sources``) - plus the scenario's
+  stylized images, each made by the stylizer of this (scenario, seed, class), looked up by
+  (stylizer, source, view) in that folder's ``manifest.jsonl``;
+* ``flip_crop_jitter`` / ``randaugment`` - traditional augmentation of the real images;
+* a style family (``johnson``, ``johnson_color``, ``johnson_cross``, ``adain``, ``randomized``,
+  ``photoreal``; ``stylaug.artifacts.style_families``) - plus the scenario's images of that family's set at
+  ``augment.alpha`` and ``augment.style_pool``; the arm is named after the set (its tag, e.g.
+  ``adain_a0.5``), so a multirun over ``augment.alpha`` gives one row per strength;
+* ``<traditional>+<style arm>`` (e.g. ``randaugment+adain``) - the traditional augmentation of the
+  real images, plus the style arm's stylized images (as they are).
+
+Every style arm adds exactly the scenario's stylized count (``ScenarioSplit.augment``), each image
+found in the manifest by the slot its family gives that (scenario, seed, class).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from torchvision import transforms as T
+
+from stylaug.artifacts.checkpoints import checkpoint_path, train_command
+from stylaug.artifacts.manifest import MANIFEST, quality_of
+from stylaug.artifacts.results import TRADITIONAL_ARMS
+from stylaug.artifacts.style_families import STYLE_FAMILIES, set_tag, slot_for
+from stylaug.artifacts.training_lists import check_pool, list_id, training_list
+from stylaug.core.io import read_jsonl
+from stylaug.data.scenarios import ScenarioSplit
+from stylaug.models.backbone import Backbone
+
+# manifest keys that vary per image (the rest describe the stylizer that made it)
+PER_IMAGE_KEYS = {
+    "source",
+    "view",
+    "class",
+    "output",
+    "rank",
+    "format",
+    "content_score",
+    "gram_distance",
+    "source_gram_distance",
+    "image_alpha",
+    "style_source",
+    "gen_seconds",
+    "device",
+    "train_seconds",  # what the set cost: in StyleSet.compute, not in its identity
+    "train_device",
+}
+
+
+def train_augmentation(arm: str, image_size: int, backbone: Backbone) -> tuple[T.Compose, str]:
+    """The random training transform of a traditional arm, and its description (part of cache keys)."""
+    s = int(image_size)
+    if arm == "flip_crop_jitter":
+        aug = [
+            T.RandomResizedCrop((s, s), scale=(0.6, 1.0), antialias=True),
+            T.RandomHorizontalFlip(),
+            T.ColorJitter(0.3, 0.3, 0.3, 0.05),
+        ]
+    elif arm == "randaugment":
+        aug = [T.Resize((s, s), antialias=True), T.RandAugment()]
+    else:
+        raise ValueError(f"{arm!r} is not a traditional arm ({TRADITIONAL_ARMS})")
+    tf = T.Compose([*aug, T.ToTensor(), T.Normalize(backbone.mean, backbone.std)])
+    return tf, f"{arm}:{aug!r}|to_tensor|normalize({backbone.normalization})"
+
+
+@dataclass(frozen=True)
+class ArmSpec:
+    traditional: str | None  # flip_crop_jitter | randaugment
+    folder: Path | None  # the style set's folder (holds manifest.jsonl)
+    family: str | None = None  # a family arm: the family it was named by
+
+
+def traditional_part(arm: str) -> str | None:
+    """The traditional augmentation an arm applies to the real images (a combined arm's first)."""
+    first = arm.split("+", 1)[0]
+    return first if first in TRADITIONAL_ARMS else None
+
+
+def family_folder(cfg: DictConfig, tag: str) -> Path:
+    return Path(cfg.paths.data_dir) / "augmented" / cfg.dataset.name / tag
+
+
+def style_arm(cfg: DictConfig, name: str) -> tuple[str, ArmSpec] | None:
+    """A style part of an arm: a ``style_sources`` name, or a family (named after its set)."""
+    sources = cfg.classifier.style_sources
+    if name in sources:
+        return name, ArmSpec(None, Path(sources[name]))
+    if name in STYLE_FAMILIES:
+        a = cfg.augment
+        tag = set_tag(name, a.alpha, a.style_pool)
+        return tag, ArmSpec(None, family_folder(cfg, tag), name)
+    return None
+
+
+def arm_specs(cfg: DictConfig) -> dict[str, ArmSpec]:
+    """``classifier.arms`` resolved: result-row arm name -> what the arm adds."""
+    arms = list(cfg.classifier.arms)
+    specs, bad = {}, []
+    for arm in arms:
+        trad, _, style = arm.partition("+") if "+" in arm else (None, "", arm)
+        if arm == "none":
+            specs[arm] = ArmSpec(None, None)
+        elif arm in TRADITIONAL_ARMS:
+            specs[arm] = ArmSpec(arm, None)
+        elif (trad is None or trad in TRADITIONAL_ARMS) and (found := style_arm(cfg, style)):
+            name, spec = found
+            specs[f"{trad}+{name}" if trad else name] = ArmSpec(trad, spec.folder, spec.family)
+        else:
+            bad.append(arm)
+    known = ["none", *cfg.classifier.style_sources, *TRADITIONAL_ARMS, *STYLE_FAMILIES]
+    if bad or not arms or len(set(arms)) != len(arms) or len(specs) != len(arms):
+        raise ValueError(
+            f"classifier.arms={arms} is not valid: unknown {bad}, or empty/repeated. Known arms: "
+            f"{known} and <traditional>+<style arm> (e.g. randaugment+adain); add style variants "
+            "as classifier.style_sources.<name>=<folder with manifest.jsonl>"
+        )
+    return specs
+
+
+def check_arms(cfg: DictConfig) -> list[str]:
+    """The result-row names of ``classifier.arms`` (family arms named after their set)."""
+    return list(arm_specs(cfg))
+
+
+def augment_command(cfg: DictConfig) -> str:
+    root = "" if str(cfg.paths.root) == "." else f" paths.root={cfg.paths.root}"
+    pool = "" if cfg.stylizer.pool == "scenario" else f" stylizer.pool={cfg.stylizer.pool}"
+    return f"python -m stylaug.augment dataset={cfg.dataset.name} seed={cfg.seed}{pool}{root}"
+
+
+@dataclass
+class StyleSet:
+    """A style arm's extra training images and what made them."""
+
+    items: list[tuple[Path, str]]  # (stylized file, class)
+    stylizers: dict  # class -> {"checkpoints": [...], "weights": ... | "unknown", extra keys}
+    fingerprint: list  # what identifies the stylized set in config_hash
+    pool: str  # scenario | class: which images the stylizers trained on
+    quality: dict  # class -> {content_score, gram_ratio, images}
+    family: str = "johnson"  # the style family that made the set
+    alpha: float = 1.0  # its strength
+    compute: dict = field(default_factory=dict)  # seconds it took (training + generation)
+    folder: Path | None = None  # the set's folder (holds manifest.jsonl)
+
+
+def missing_style_error(cfg, index, split, arm, manifest, missing, total) -> FileNotFoundError:
+    """Name the command that makes what is missing: augment, or first train_stylizer."""
+    pool = cfg.stylizer.pool
+    untrained = {}
+    for cls in split.augment:
+        sid = list_id(index, training_list(index, split, cls, pool))
+        if split.augment[cls] and not checkpoint_path(cfg.stylizer.out_dir, cls, sid).is_file():
+            untrained[cls] = {(split.scenario, split.seed)}
+    first = (
+        f"`{train_command(index.name, cfg.paths.root, untrained, pool)}`, then "
+        if untrained
+        else ""
+    )
+    where = "does not exist" if not manifest.exists() else "lacks them"
+    return FileNotFoundError(
+        f"arm {arm!r}: {len(missing)} of the {total} stylized images that scenario "
+        f"{split.scenario!r} (seed {split.seed}, stylizer.pool={pool}) needs are missing "
+        f"({manifest} {where}; first missing: {missing[0]}). Make them with {first}"
+        f"`{augment_command(cfg)}` (same experiment= and dataset overrides), point "
+        f"classifier.style_sources.{arm} at the right folder, or run classifier.arms=[none]."
+    )
+
+
+def set_family(rows: list[dict]) -> DictConfig:
+    """The family settings a set's manifest records (older sets: the paper's johnson)."""
+    first = rows[0] if rows else {}
+    return OmegaConf.create(
+        {
+            "family": first.get("family", "johnson"),
+            "alpha": float(first.get("alpha", 1.0)),
+            "style_seed": int(first.get("style_seed", 0)),
+            "style_pool": first.get("style_pool", "same_class"),
+        }
+    )
+
+
+def style_set(
+    cfg: DictConfig, index, split: ScenarioSplit, arm: str, folder: Path | None = None
+) -> StyleSet:
+    """Look up exactly the scenario's (source, view) pairs, as stylized for this (scenario, seed,
+    class) by the set's family, in the arm's manifest; fail clearly if any is missing."""
+    pool = check_pool(cfg.stylizer.pool)
+    folder = Path(cfg.classifier.style_sources[arm] if folder is None else folder)
+    manifest = folder / MANIFEST
+    rows = read_jsonl(manifest)
+    family = set_family(rows)
+    entries = {(e.get("stylizer_id"), e["source"], int(e["view"])): e for e in rows}
+    items, missing, used = [], [], {}
+    for cls, pairs in split.augment.items():
+        sid = slot_for(index, split, cls, family, pool).id if pairs else None
+        for source, view in pairs:
+            e = entries.get((sid, source, int(view)))
+            if e is None or not (folder / e["output"]).exists():
+                missing.append(f"{source} (view {view}, slot {cls}/{sid})")
+                continue
+            if e.get("class", cls) != cls:
+                raise ValueError(
+                    f"{manifest}: {source} is listed as class {e['class']!r}, but it is a {cls!r} "
+                    "training image; the manifest does not belong to this dataset. Re-run augment."
+                )
+            items.append((folder / e["output"], cls))
+            used.setdefault(cls, []).append(e)
+    if missing:
+        total = sum(len(v) for v in split.augment.values())
+        raise missing_style_error(cfg, index, split, arm, manifest, missing, total)
+    stylizers, fingerprint, quality = {}, [], {}
+    for cls, es in used.items():
+        extras = {}
+        for e in es:
+            for k, v in e.items():
+                if k not in PER_IMAGE_KEYS:
+                    extras.setdefault(k, set()).add(json.dumps(v, sort_keys=True))
+        info = {
+            k: sorted(json.loads(x) for x in v) if len(v) > 1 else json.loads(next(iter(v)))
+            for k, v in extras.items()
+        }
+        if not any("weight" in k or "loss_net" in k for k in info):
+            info["weights"] = "unknown"
+        stylizers[cls] = info
+        fingerprint.append([cls, {k: sorted(v) for k, v in sorted(extras.items())}])
+        quality[cls] = quality_of(es)
+    return StyleSet(
+        items, stylizers, [folder.name, pool, sorted(fingerprint)], pool, quality,
+        family.family, family.alpha, used_compute([e for es in used.values() for e in es]), folder,
+    )  # fmt: skip
+
+
+def used_compute(rows: list[dict]) -> dict:
+    """What the images an arm adds cost: their generation seconds, plus the training seconds of
+    every stylizer or decoder that made them (each once); None where a checkpoint predates it."""
+    training = {}
+    for r in rows:
+        training.setdefault(r.get("stylizer"), r.get("train_seconds"))
+    known = [t for t in training.values() if t is not None]
+    gen = [r.get("gen_seconds") for r in rows]
+    return {
+        "generation_seconds": sum(gen) if rows and None not in gen else None,
+        "training_seconds": sum(known) if len(known) == len(training) else None,
+        "makers": len(training),
+        "devices": sorted({str(r["device"]) for r in rows if r.get("device")}),
+        "train_devices": sorted({str(r["train_device"]) for r in rows if r.get("train_device")}),
+    }

@@ -1,0 +1,352 @@
+"""``python -m stylaug.classify scenario=biased_case1``: the paper's classifier, one row per arm.
+
+A frozen backbone in eval mode (ResNet-18, the paper's; or EfficientNet-Lite0) with a new linear
+layer, trained with the reference code's defaults (Adam 1e-3, weight decay 1e-3, 25 epochs, batch
+50, Resize 224 + the network's normalisation); the epoch with the best validation accuracy is
+tested. The arms (``classifier.arms``) are described in ``stylaug.classify.arms``.
+
+Because the backbone is a fixed function, the head trains on cached features
+(``stylaug.classify.features``): after the first pass a run is a plain PyTorch loop over a tensor
+(``stylaug.classify.linear_head.fit_on_features``; Lightning's result, ~3x faster). Runs
+that make the backbone's output vary - traditional arms with ``classifier.aug_views=0`` (a fresh
+random transform every epoch), ``model.backbone.bn_train_mode=true`` (the reference code's quirk),
+or ``classifier.feature_cache=false`` - push images through the backbone every epoch instead.
+Traditional arms with ``aug_views=K`` cache K fixed random views per image and cycle through them.
+What happens inside one arm (its sets, training and test) is ``stylaug.classify.arm_training``; this module
+decides which arms run and writes their rows.
+
+Each arm appends one row to ``results/results.jsonl`` (with per-test-image predictions for the
+report's paired tests); an arm whose row (same ``config_hash``) exists is skipped unless
+``classifier.force=true``.
+
+Beyond clean accuracy: with ``classifier.robustness`` each head is also tested on the test split
+under ImageNet-C's corruptions (``stylaug.classify.corrupted_test_sets``; the ``none`` arm runs first, since the other
+arms' corruption errors are relative to it); ``classifier.quality_filter`` leaves a style arm's
+low-content-score images out (``stylaug.classify.quality_filter``); and with an ImageNet-pretrained backbone,
+style rows record whether an ImageNet classifier still sees each stylized image as its source
+(``stylaug.classify.imagenet_agreement``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig
+
+from stylaug.artifacts.training_lists import LEAK_NOTE
+from stylaug.classify.arm_training import ArmJob, run_arm
+from stylaug.classify.arms import StyleSet, arm_specs, style_set, traditional_part
+from stylaug.classify.corrupted_test_sets import (
+    BASELINE_ARM,
+    CorruptedTestSet,
+    add_relative_errors,
+    find_baseline,
+    robustness_spec,
+    write_samples,
+)
+from stylaug.classify.features import ScenarioFeatures, load_backbone
+from stylaug.classify.imagenet_agreement import agreement, imagenet_head
+from stylaug.classify.quality_filter import check_filters, filtered_style, manifest_entries
+from stylaug.core.identity import RESULT_FREE_KEYS, digest, node_settings
+from stylaug.core.io import append_jsonl, read_jsonl
+from stylaug.core.runtime import finish_logger, make_logger, run_dir
+from stylaug.data.images import check_on_bad_image
+from stylaug.data.index import load_index
+from stylaug.data.scenarios import ScenarioSplit, sample_scenario
+from stylaug.data.visual import data_notes, log_notes
+from stylaug.models.weights import PRETRAINED_NOTE, PretrainedWeightsMissing
+
+log = logging.getLogger(__name__)
+
+# classifier.* keys that cannot change a result (everything else is part of its identity)
+
+
+# --- identity of a result -------------------------------------------------------------------------
+
+
+def setup_payload(cfg: DictConfig) -> dict:
+    """Everything that makes two runs comparable, except seed and arm: the whole dataset,
+    scenario, classifier and backbone nodes minus keys that cannot change a result."""
+    return {
+        "dataset": node_settings(cfg.dataset, ("dir", "source")),
+        "scenario": node_settings(cfg.scenario),
+        "classifier": node_settings(cfg.classifier, RESULT_FREE_KEYS["classifier"]),
+        "backbone": node_settings(cfg.model.backbone),
+        "precision": str(cfg.trainer.precision),
+    }
+
+
+def config_hash(cfg: DictConfig, arm: str, style: StyleSet | None) -> str:
+    payload = {**setup_payload(cfg), "seed": int(cfg.seed), "arm": arm}
+    if style is not None:
+        payload["style"] = style.fingerprint
+    if traditional_part(arm):
+        payload["aug_views"] = int(cfg.classifier.aug_views)
+    spec = robustness_spec(cfg.classifier)
+    if spec is not None:  # a row made without these corrupted test sets lacks their numbers
+        payload["robustness"] = spec.key
+    return digest(payload)
+
+
+# --- the stage ------------------------------------------------------------------------------------
+
+
+def pending_arms(cfg: DictConfig, arms: list[str], hashes: dict, split: ScenarioSplit) -> list[str]:
+    """The arms without a result row (all with ``classifier.force=true``)."""
+    done = {r.get("config_hash") for r in read_jsonl(cfg.classifier.results_file)}
+    todo = [a for a in arms if cfg.classifier.force or hashes[a] not in done]
+    for a in (a for a in arms if a not in todo):
+        log.info(
+            "skip %s/%s seed %s: result %s exists (classifier.force=true reruns)",
+            split.scenario, a, cfg.seed, hashes[a],
+        )  # fmt: skip
+    return todo
+
+
+def classify(cfg: DictConfig) -> list[dict]:
+    """Run every configured arm of one (scenario, seed); append and return the new result rows."""
+    check_on_bad_image(cfg.data.on_bad_image)
+    c = cfg.classifier
+    specs = arm_specs(cfg)
+    arms = list(specs)
+    check_filters(c)
+    if int(c.aug_views) < 0 or int(c.epochs) < 1 or int(c.batch_size) < 1:
+        raise ValueError("classifier.epochs and batch_size must be >= 1 and aug_views >= 0")
+    index = load_index(cfg.dataset)
+    split = sample_scenario(index, cfg.scenario, int(cfg.seed))
+    styles, filters = {}, {}
+    for a in (a for a in arms if specs[a].folder):
+        styles[a], filters[a] = filtered_style(
+            cfg, a, style_set(cfg, index, split, a, specs[a].folder)
+        )
+    hashes = {a: config_hash(cfg, a, styles.get(a)) for a in arms}
+    todo = pending_arms(cfg, arms, hashes, split)
+    if not todo:
+        return []
+    if robustness_spec(c) is not None and cfg.model.backbone.bn_train_mode:
+        raise ValueError(
+            "classifier.robustness needs the frozen eval-mode backbone; with "
+            "model.backbone.bn_train_mode=true each arm moves its own batch-norm statistics. "
+            "Turn one of them off (classifier.robustness.corruptions=[])."
+        )
+    todo.sort(key=lambda a: a != BASELINE_ARM)  # none first: the others' errors are relative to it
+    image_mode = not c.feature_cache or bool(cfg.model.backbone.bn_train_mode)
+    backbone, weights = load_backbone(cfg.model.backbone)
+    job = ArmJob(
+        cfg, index, split, ScenarioFeatures(cfg, backbone, weights, not image_mode), image_mode
+    )
+    notes = data_notes(index.name, weights)
+    if weights.startswith("efficientnet_lite0:imagenet"):
+        notes.append(PRETRAINED_NOTE)
+    log_notes(log, notes, logging.WARNING)
+    name = f"classify-{split.scenario}-seed{cfg.seed}"
+    logger = make_logger(cfg, name=name, group=f"classify-{index.name}", job_type="classify")
+    rows = []
+    try:
+        start = time.perf_counter()
+        if not image_mode:  # one backbone pass over every cache miss of every arm
+            paths = [
+                p for part in (split.train, split.val, split.test) for p, _ in job.labelled(part)
+            ]
+            job.features.load(paths + [p for a in todo if a in styles for p, _ in styles[a].items])
+        prepare_extras(job, any(a in styles for a in todo))
+        feature_s = time.perf_counter() - start
+        for arm in todo:
+            t0 = time.perf_counter()
+            result = run_arm(job, arm, styles.get(arm), logger)
+            result.update(extras(job, arm, styles.get(arm), filters.get(arm)))
+            row = result_row(job, arm, styles.get(arm), hashes[arm], notes, result)
+            add_baseline_errors(job, row, rows)
+            row["feature_cache"] = {
+                "used": not image_mode,
+                **job.features.stats,
+                "feature_s": round(feature_s, 3),
+            }
+            row["elapsed_s"] = round(time.perf_counter() - t0, 3)
+            append_jsonl(c.results_file, row)
+            rows.append(row)
+            report_row(job, row, logger)
+    finally:
+        finish_logger(logger)
+    return rows
+
+
+def prepare_extras(job: ArmJob, style_arms: bool) -> None:
+    """The corrupted test sets (classifier.robustness) and, for style arms, the ImageNet classifier
+    that checks whether stylized images still look like their sources."""
+    spec = robustness_spec(job.cfg.classifier)
+    if spec is not None:
+        test = job.labelled(job.split.test)
+        job.robustness = CorruptedTestSet(job.features, test, spec, job.classes)
+        log.info(
+            "robustness: %d corrupted test sets (%s; severities %s): %d features from the cache, "
+            "%d computed, %.1f s",
+            len(spec.conditions), ", ".join(spec.corruptions), list(spec.severities),
+            job.robustness.stats["hits"], job.robustness.stats["computed"], job.robustness.seconds,
+        )  # fmt: skip
+        grid = samples_path(job.cfg, job.index.name, spec.key)
+        if test and not grid.exists():
+            write_samples(grid, test[0][0], spec, job.index.name)
+    if style_arms and job.cfg.model.backbone.weights == "imagenet":
+        try:
+            job.imagenet = imagenet_head(job.cfg.model.backbone.arch)
+        except PretrainedWeightsMissing as err:  # the backbone loaded, so this is unexpected
+            log.warning("no ImageNet classifier for the stylized-image agreement: %s", err)
+
+
+def samples_path(cfg: DictConfig, dataset: str, spec_key: str) -> Path:
+    """Where the corrupted test image grid goes: beside the results, named by dataset and spec."""
+    return Path(cfg.classifier.results_file).parent / f"corruptions_{dataset}_{spec_key[:8]}.png"
+
+
+def extras(job: ArmJob, arm: str, style: StyleSet | None, filter_report) -> dict:
+    """The row's quality-filter count, its stylized set's folder and ImageNet agreement."""
+    out = {"quality_filter": filter_report}
+    if style is not None:
+        out["style_source"] = str(style.folder)
+        if job.imagenet is not None and style.items:
+            entries = manifest_entries(out["style_source"], style.items)
+            out["imagenet_agreement"] = agreement(job, arm, style, entries, *job.imagenet)
+    return out
+
+
+def add_baseline_errors(job: ArmJob, row: dict, rows: list[dict]) -> None:
+    """Fill the row's corruption errors relative to the ``none`` arm (this job's, or the newest
+    matching row in results.jsonl)."""
+    rob = row.get("robustness")
+    if not rob:
+        return
+    if row["arm"] == BASELINE_ARM:
+        add_relative_errors(rob, row)
+        return
+    key = (row["setup_hash"], row["scenario"], row["seed"], rob["spec_key"])
+    base = find_baseline(rows, *key) or find_baseline(
+        read_jsonl(job.cfg.classifier.results_file), *key
+    )
+    add_relative_errors(rob, base)
+
+
+def result_row(
+    job: ArmJob, arm: str, style: StyleSet | None, config_hash_: str, notes, result
+) -> dict:
+    """One results.jsonl row: what was run, on what, with which networks, and what came out."""
+    return {
+        "scenario": job.split.scenario,
+        "arm": arm,
+        "seed": int(job.cfg.seed),
+        "dataset": job.index.name,
+        "minority": job.cfg.scenario.get("minority"),
+        "weights": {
+            "backbone": job.features.weights,
+            "stylizers": style.stylizers if style else None,
+        },
+        "stylizer_pool": style.pool if style else None,
+        "style_quality": style.quality if style else None,
+        "style_family": style.family if style else None,
+        "style_alpha": style.alpha if style else None,
+        "style_compute": style.compute if style else None,
+        "traditional": traditional_part(arm),
+        **result,
+        "config_hash": config_hash_,
+        "setup_hash": digest(setup_payload(job.cfg)),
+        "notes": notes + ([LEAK_NOTE] if style and style.pool == "class" else []),
+        "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def report_row(job: ArmJob, row: dict, logger) -> None:
+    """The row's line in the log, its confusion matrix as PNG, and both in the experiment logger."""
+    m, rob = row["metrics"], row.get("robustness")
+    corrupted = ""
+    if rob:
+        mce = rob["relative_mce"]
+        sets = len(rob["corruptions"]) * len(rob["severities"])
+        corrupted = (
+            f"; corrupted ({sets} sets) acc {rob['mean_corruption_accuracy']:.4f}, relative mCE "
+            + ("—" if mce is None else f"{100 * mce:.1f}")
+        )
+    log.info(
+        "%s seed %s arm %-16s acc %.4f  bal %.4f  macro-F1 %.4f  (best epoch %d, val %.4f)%s",
+        row["scenario"], row["seed"], row["arm"], m["accuracy"], m["balanced_accuracy"],
+        m["macro_f1"], row["best_epoch"], row["val_accuracy"], corrupted,
+    )  # fmt: skip
+    png = _confusion_png(
+        np.array(m["confusion"]),
+        job.classes,
+        f"{row['dataset']} {row['scenario']} seed {row['seed']} arm {row['arm']}",
+        # one run folder can hold many (scenario, seed) jobs: the pipeline's does
+        run_dir(job.cfg, "classify")
+        / f"confusion_{row['scenario']}_seed{row['seed']}_{row['arm']}.png",
+    )
+    log_to_logger(logger, row, png)
+
+
+def _confusion_png(cm, classes, title: str, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    from stylaug.core.io import atomic_path
+
+    fig, ax = plt.subplots(figsize=(4.2, 3.8))
+    ConfusionMatrixDisplay(np.asarray(cm), display_labels=classes).plot(
+        ax=ax, cmap="Blues", colorbar=False, xticks_rotation=45
+    )
+    ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def log_to_logger(logger, row: dict, png: Path) -> None:
+    """A wandb Table of the metrics and the confusion-matrix image (wandb only)."""
+    if not logger or type(logger).__name__ != "WandbLogger":
+        return
+    from PIL import Image
+
+    m, arm = row["metrics"], row["arm"]
+    columns = [
+        "scenario",
+        "arm",
+        "seed",
+        "dataset",
+        "backbone",
+        "accuracy",
+        "balanced_accuracy",
+        "macro_f1",
+        *[f"acc_{c}" for c in row["classes"]],
+    ]
+    data = [
+        [
+            row["scenario"],
+            arm,
+            row["seed"],
+            row["dataset"],
+            row["weights"]["backbone"],
+            m["accuracy"],
+            m["balanced_accuracy"],
+            m["macro_f1"],
+            *[m["per_class"][c] for c in row["classes"]],
+        ]
+    ]
+    logger.log_table(key=f"{arm}/metrics", columns=columns, data=data)
+    rob = row.get("robustness")
+    if rob:
+        logger.log_table(
+            key=f"{arm}/robustness",
+            columns=["corruption", "severity", "accuracy", *[f"acc_{c}" for c in row["classes"]]],
+            data=[
+                [name, int(s), a, *[rob["per_class"][name][s][c] for c in row["classes"]]]
+                for name, by_sev in rob["accuracy"].items()
+                for s, a in by_sev.items()
+            ],
+        )
+    logger.log_image(key=f"{arm}/confusion", images=[Image.open(png)])

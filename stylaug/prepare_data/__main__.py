@@ -1,0 +1,16 @@
+"""``python -m stylaug.prepare_data``: write the synthetic dataset, or index a dataset in place."""
+
+import hydra
+from omegaconf import DictConfig
+
+from stylaug.core.config import CONFIG_DIR
+from stylaug.prepare_data.stage import prepare_data
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="prepare_data")
+def main(cfg: DictConfig) -> None:
+    prepare_data(cfg)
+
+
+if __name__ == "__main__":
+    main()

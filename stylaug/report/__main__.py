@@ -1,0 +1,16 @@
+"""``python -m stylaug.report``: aggregate every result row into the report's tables and plots."""
+
+import hydra
+from omegaconf import DictConfig
+
+from stylaug.core.config import CONFIG_DIR
+from stylaug.report.stage import report
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="report")
+def main(cfg: DictConfig) -> None:
+    report(cfg)
+
+
+if __name__ == "__main__":
+    main()

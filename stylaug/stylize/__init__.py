@@ -1,0 +1,5 @@
+"""Stylize arbitrary images (Johnson checkpoint or Gatys optimisation)."""
+
+from stylaug.stylize.stage import stylize
+
+__all__ = ["stylize"]

@@ -1,0 +1,16 @@
+"""``python -m stylaug.train_decoder``: train the AdaIN decoder of one scenario training set."""
+
+import hydra
+from omegaconf import DictConfig
+
+from stylaug.core.config import CONFIG_DIR
+from stylaug.train_decoder.stage import train_decoder
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train_decoder")
+def main(cfg: DictConfig) -> None:
+    train_decoder(cfg)
+
+
+if __name__ == "__main__":
+    main()
