@@ -279,7 +279,9 @@ def test_each_option_lowers_its_own_loss_term(images):
     term = photoreal.PhotorealTerm(content, epsilon=1e-4)
     assert term(out).item() < 0.5 * term(plain).item()
 
-    out, record = run(images, "seg.png", "seg_loss_weight=1e3")
+    # a random-init segmenter gives near-uniform probabilities (loss ~1e-9): the weight must make its
+    # term count against the style loss, or the comparison below is float noise (it failed on AVX2)
+    out, record = run(images, "seg.png", "seg_loss_weight=1e9")
     assert "seg" in record["history"][0] and "random-init" in record["segmentation"]
     torch.manual_seed(0)
     seg_term = segmentation.SegmentationTerm(
