@@ -1,15 +1,19 @@
 """Histogram matching: each channel's values remapped so that its histogram becomes the style
-image's, batched in torch (a sort and two binary searches per batch, no loop over images).
+image's, batched in torch: one sort per batch, no loop over images.
 
-A pixel at quantile q of its channel (mid-rank, so equal values stay equal) takes the value at
-quantile q of the style's channel. A style is stored as its channel quantile function sampled at
-``QUANTILES`` points, so a pool's memory does not grow with the style images' size (8-bit images
-have 256 levels; 1024 points with linear interpolation reproduce them).
+A pixel at quantile q of its channel takes the value at quantile q of the style's channel. Equal
+pixels share one quantile, the middle of their group's ranks (mid-rank), so a flat region stays
+flat instead of being spread over the style's range by an arbitrary order.
+
+A style is stored as its channel quantile function sampled at ``QUANTILES`` points, so a pool's
+memory does not grow with the style images' size (8-bit images have 256 levels; 1024 points with
+linear interpolation reproduce them).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from stylaug.transforms.family import StyleFamily, check_style_images
 
@@ -27,6 +31,19 @@ def quantile_function(sorted_values: torch.Tensor, q: torch.Tensor) -> torch.Ten
     return below + (position - lower) * (above - below)
 
 
+def tie_midranks(ordered: torch.Tensor) -> torch.Tensor:
+    """Quantile (in (0, 1)) of each position of sorted values (..., P): equal values get the
+    middle of their group's ranks. A group's first and last positions come from running max/min."""
+    n = ordered.shape[-1]
+    position = torch.arange(n, device=ordered.device).expand_as(ordered)
+    change = ordered[..., 1:] != ordered[..., :-1]
+    first = F.pad(change, (1, 0), value=True)  # a group of equal values starts here
+    last = F.pad(change, (0, 1), value=True)  # ... and ends here
+    start = torch.where(first, position, 0).cummax(dim=-1).values
+    end = torch.where(last, position, n - 1).flip(-1).cummin(dim=-1).values.flip(-1)
+    return (start + end + 1) / (2 * n)
+
+
 def channel_quantiles(images: torch.Tensor, points: int = QUANTILES) -> torch.Tensor:
     """(N, C, H, W) -> (N, C, points): each channel's quantile function at mid-rank points."""
     values = images.float().flatten(2).sort(dim=-1).values
@@ -38,11 +55,9 @@ def match_histograms(content: torch.Tensor, style_quantiles: torch.Tensor, alpha
     """(N, C, H, W) content remapped per channel to the quantile functions (N, C, M) of the
     styles (``channel_quantiles``), blended with the content by ``alpha`` (a number or per image)."""
     x = content.float().flatten(2)
-    ordered = x.sort(dim=-1).values
-    below = torch.searchsorted(ordered, x, right=False)
-    not_above = torch.searchsorted(ordered, x, right=True)
-    q = (below + not_above).float() / (2 * x.shape[-1])  # mid-rank: ties share one quantile
-    matched = quantile_function(style_quantiles.float(), q).view_as(content)
+    ordered, order = x.sort(dim=-1)
+    matched = quantile_function(style_quantiles.float(), tie_midranks(ordered))
+    matched = torch.empty_like(x).scatter_(-1, order, matched).view_as(content)
     alpha = torch.as_tensor(alpha, dtype=matched.dtype, device=matched.device).reshape(-1, 1, 1, 1)
     return content.float() + alpha * (matched - content.float())
 
