@@ -6,21 +6,23 @@ with probability ``p``: ``adain`` / ``randomized`` (a ``train_decoder`` decoder 
 amplitude swap) and ``histogram_match``. ``MixStyle`` mixes feature statistics inside a network;
 ``insert_mixstyle`` puts it after a backbone's early blocks.
 
-Example - a plain training loop (normalise after augmenting: the transform works on [0, 1] pixels)::
+Example - a plain training loop (the loader yields un-normalised [0, 1] batches; normalise after
+augmenting)::
 
     from stylaug.transforms import StyleAugment
 
-    styles = torch.stack([style_image_1, style_image_2])        # (K, 3, H, W) in [0, 1]
+    styles = torch.stack([style_a, style_b])           # (K, 3, H, W) in [0, 1]
     augment = StyleAugment("fda", styles=styles, p=0.5, alpha=(0.5, 1.0),
                            generator=torch.Generator(device).manual_seed(0)).to(device)
     for images, labels in loader:
         images, labels = images.to(device), labels.to(device)
-        images = augment(images, labels)                        # on the device, batched
+        images = augment(images, labels)               # on the device, one batched pass
         loss = F.cross_entropy(model(normalize(images)), labels)
         optimizer.zero_grad(); loss.backward(); optimizer.step()
 
-Other families: ``StyleAugment("adain", stylizer="artifacts/decoders/<ds>/<list>.ckpt",
-styles=styles)``, ``StyleAugment("johnson", stylizers={0: "ocean.ckpt", 1: ...})``.
+Other families: ``StyleAugment("adain", stylizer="artifacts/decoders/<dataset>/<list id>.ckpt",
+styles=styles)``, ``StyleAugment("johnson", stylizers={0: "<class 0>.ckpt", 1: ...})``; MixStyle
+after a ResNet's or EfficientNet-Lite's early blocks: ``insert_mixstyle(model)``.
 """
 
 from stylaug.transforms.adain_style import AdaINStyle, load_adain, style_statistics
