@@ -21,10 +21,10 @@ from torchvision.models import resnet18
 
 from stylaug.models.adain import AdaINStylizer, Decoder, encoder_spec, save_decoder
 from stylaug.models.backbone import Backbone
+from stylaug.models.image_scores import edge_correlation
 from stylaug.models.loss_net import LossNetwork
 from stylaug.models.stylizer import save_stylizer, stylize_batch
 from stylaug.models.transformer_net import TransformerNet
-from stylaug.quality import edge_correlation
 from stylaug.transforms import (
     FAMILIES,
     MixStyle,
