@@ -48,12 +48,15 @@ def test_demo_pipeline_runs_every_stage_and_reports(tmp_path):
         (tmp_path / "data/augmented/synthetic/johnson" / m["output"]).exists() for m in manifest
     )
     rows = read_jsonl(tmp_path / "results/results.jsonl")
-    # 4 scenarios x 2 seeds x 3 arms (the demo's quality-filtered style arm among them)
+    # 4 scenarios x 2 seeds x 3 arms (the demo's quality-filtered style arm among them), each
+    # with its matched controls: the same images unstylized, the filter's random-drop twin, and a
+    # class-balanced loss where the scenario has a minority class
+    arms = ("none", "style", "style_filtered", "unstylized", "style_filtered_random_drop")
     assert sorted({(r["scenario"], r["seed"], r["arm"]) for r in rows}) == sorted(
         (s, seed, arm)
         for s in ("balanced", "biased_case1", "biased_case2", "scarce")
         for seed in (0, 1)
-        for arm in ("none", "style", "style_filtered")
+        for arm in arms + (("reweighted",) if s.startswith("biased") else ())
     )
     # every row is measured under the demo's corruptions; the filter says what it dropped
     assert all(set(r["robustness"]["corruptions"]) == {"gaussian_noise", "defocus_blur", "fog",

@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from stylaug.classify.arms import StyleSet, traditional_part, train_augmentation
+from stylaug.classify.arms import REWEIGHTED, StyleSet, traditional_part, train_augmentation
 from stylaug.classify.corrupted_test_sets import CorruptedTestSet
 from stylaug.classify.features import ScenarioFeatures
 from stylaug.classify.linear_head import (
@@ -31,7 +31,7 @@ from stylaug.classify.linear_head import (
 from stylaug.core.identity import digest
 from stylaug.core.runtime import device_for, make_trainer
 from stylaug.core.stats import classification_metrics
-from stylaug.data.dataset import ImageFiles, collate_images
+from stylaug.data.dataset import ImageFiles, SourceView, collate_images
 from stylaug.data.index import DatasetIndex
 from stylaug.data.scenarios import ScenarioSplit
 
@@ -89,9 +89,13 @@ def arm_data(job: ArmJob, arm: str, style: StyleSet | None) -> ArmData:
             for items, tf in ((real, aug), (val, None), (test, None))
         )
         if extra:  # stylized images as they are (a combined arm augments the real ones only)
-            train = torch.utils.data.ConcatDataset(
-                [train, image_files(extra, features.transform, bad)]
-            )
+            added = image_files(extra, features.transform, bad)
+            if style.views is not None:  # unstylized sources, each in its view
+                added = ImageFiles(
+                    [p for p, _ in extra], SourceView(features.transform), [y for _, y in extra],
+                    style.views, bad,
+                )  # fmt: skip
+            train = torch.utils.data.ConcatDataset([train, added])
         backbone = features.backbone
         if job.cfg.model.backbone.bn_train_mode:  # each arm moves its own copy's statistics
             backbone = copy.deepcopy(backbone)
@@ -100,12 +104,16 @@ def arm_data(job: ArmJob, arm: str, style: StyleSet | None) -> ArmData:
         aug, desc = train_augmentation(traditional, c.image_size, features.backbone)
         x, y, ok = features.views(real, aug, desc, int(c.aug_views))
         if extra:  # every view of a stylized image is the image itself
-            xs, ys, oks = features.tensors(extra)
+            xs, ys, oks = features.tensors(extra, style.views)
             x = torch.cat([x, xs[:, None].expand(-1, x.shape[1], -1)])
             y, ok = torch.cat([y, ys]), torch.cat([ok, oks])
         train = TensorDataset(x, y, ok)
     else:
-        train = TensorDataset(*features.tensors(real + extra))
+        real_x, real_y, real_ok = features.tensors(real)
+        xs, ys, oks = features.tensors(extra, style.views if style else None)
+        train = TensorDataset(
+            torch.cat([real_x, xs]), torch.cat([real_y, ys]), torch.cat([real_ok, oks])
+        )
     val, test = (TensorDataset(*features.tensors(items)) for items in (val, test))
     return ArmData(train, val, test, None, 0)
 
@@ -154,13 +162,28 @@ def train_and_test(
     return head, pred, target
 
 
+def class_balanced_weights(counts: list[int]) -> torch.Tensor:
+    """Loss weights n / (C n_c) (scikit-learn's "balanced"): every class weighs the same in total."""
+    n = torch.tensor(counts, dtype=torch.float32)
+    if (n == 0).any():
+        raise ValueError(
+            f"a class-balanced loss needs every class in the training set; counts {counts}"
+        )
+    return n.sum() / (len(n) * n)
+
+
 def new_head(job: ArmJob, arm: str, data: ArmData) -> LinearHead:
-    """The arm's untrained head, its Linear drawn from the job's seed."""
+    """The arm's untrained head, its Linear drawn from the job's seed; the ``reweighted`` control's
+    loss is class-balanced over its (real) training images."""
     c = job.cfg.classifier
+    weights = None
+    if arm == REWEIGHTED:
+        weights = class_balanced_weights([len(job.split.train[cls]) for cls in job.classes])
     pl.seed_everything(int(job.cfg.seed), workers=True, verbose=False)
     return LinearHead(
         job.features.backbone.dim, len(job.classes), float(c.lr), float(c.weight_decay),
         data.backbone, bool(job.cfg.model.backbone.bn_train_mode), prefix=f"{arm}/",
+        class_weights=weights,
     )  # fmt: skip
 
 

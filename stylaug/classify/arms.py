@@ -14,6 +14,19 @@
 
 Every style arm adds exactly the scenario's stylized count (``ScenarioSplit.augment``), each image
 found in the manifest by the slot its family gives that (scenario, seed, class).
+
+**Matched controls** (``classifier.controls=true``, the default) run beside the arms they control,
+so a style arm's effect can be told apart from "more images, more steps, another class prior":
+
+* ``unstylized`` - the scenario's stylization sources added as they are (same images and views,
+  mirrored where the view is 1): the same count, class prior and steps as every style arm of the
+  scenario, only the stylization missing. Every family stylizes the same slots, so one
+  ``unstylized`` per (scenario, seed) controls them all (``<traditional>+unstylized`` controls
+  ``<traditional>+<style arm>``).
+* ``reweighted`` - ``none`` with a class-balanced loss (weights n / (C n_c)): the standard answer to
+  imbalance, for scenarios with a minority class.
+* ``<arm>_random_drop`` - for a quality-filtered arm, the same style set with the same number of
+  images per class dropped at random instead of by content score.
 """
 
 from __future__ import annotations
@@ -71,11 +84,16 @@ def train_augmentation(arm: str, image_size: int, backbone: Backbone) -> tuple[T
     return tf, f"{arm}:{aug!r}|to_tensor|normalize({backbone.normalization})"
 
 
+UNSTYLIZED, REWEIGHTED, RANDOM_DROP = "unstylized", "reweighted", "random_drop"
+
+
 @dataclass(frozen=True)
 class ArmSpec:
     traditional: str | None  # flip_crop_jitter | randaugment
     folder: Path | None  # the style set's folder (holds manifest.jsonl)
     family: str | None = None  # a family arm: the family it was named by
+    control: str | None = None  # unstylized | reweighted | random_drop (of ``controls``)
+    controls: str | None = None  # random_drop: the filtered arm whose drop it matches
 
 
 def traditional_part(arm: str) -> str | None:
@@ -120,9 +138,38 @@ def arm_specs(cfg: DictConfig) -> dict[str, ArmSpec]:
         raise ValueError(
             f"classifier.arms={arms} is not valid: unknown {bad}, or empty/repeated. Known arms: "
             f"{known} and <traditional>+<style arm> (e.g. randaugment+adain); add style variants "
-            "as classifier.style_sources.<name>=<folder with manifest.jsonl>"
+            "as classifier.style_sources.<name>=<folder with manifest.jsonl>. The controls "
+            f"({UNSTYLIZED}, {REWEIGHTED}, <arm>_{RANDOM_DROP}) are added by classifier.controls."
         )
+    if cfg.classifier.get("controls", True):
+        specs.update(control_specs(cfg, specs))
     return specs
+
+
+def minority_classes(scenario_cfg: DictConfig) -> list[str]:
+    """The scenario's minority classes (``minority``: one name, a list, or none)."""
+    minority = scenario_cfg.get("minority")
+    if minority is None:
+        return []
+    return [str(minority)] if isinstance(minority, str) else [str(m) for m in minority]
+
+
+def control_specs(cfg: DictConfig, specs: dict[str, ArmSpec]) -> dict[str, ArmSpec]:
+    """The matched controls the configured arms need, in a stable order (module docstring)."""
+    out: dict[str, ArmSpec] = {}
+    for spec in specs.values():
+        if spec.folder is not None:
+            name = f"{spec.traditional}+{UNSTYLIZED}" if spec.traditional else UNSTYLIZED
+            out[name] = ArmSpec(spec.traditional, None, control=UNSTYLIZED)
+    if "none" in specs and minority_classes(cfg.scenario):
+        out[REWEIGHTED] = ArmSpec(None, None, control=REWEIGHTED)
+    for arm in cfg.classifier.get("quality_filter") or {}:
+        if arm in specs and specs[arm].folder is not None:
+            spec = specs[arm]
+            out[f"{arm}_{RANDOM_DROP}"] = ArmSpec(
+                spec.traditional, spec.folder, spec.family, RANDOM_DROP, arm
+            )
+    return {k: v for k, v in out.items() if k not in specs}
 
 
 def check_arms(cfg: DictConfig) -> list[str]:
@@ -145,10 +192,26 @@ class StyleSet:
     fingerprint: list  # what identifies the stylized set in config_hash
     pool: str  # scenario | class: which images the stylizers trained on
     quality: dict  # class -> {content_score, gram_ratio, images}
-    family: str = "johnson"  # the style family that made the set
-    alpha: float = 1.0  # its strength
+    family: str | None = "johnson"  # the style family that made the set (None: unstylized)
+    alpha: float | None = 1.0  # its strength
     compute: dict = field(default_factory=dict)  # seconds it took (training + generation)
     folder: Path | None = None  # the set's folder (holds manifest.jsonl)
+    views: list[int] | None = None  # unstylized sources: each item's view (1 = mirrored)
+
+
+def unstylized_set(index, split: ScenarioSplit) -> StyleSet:
+    """The ``unstylized`` control: every (source, view) the scenario stylizes, added as it is."""
+    pairs = [(source, int(view), cls) for cls, ps in split.augment.items() for source, view in ps]
+    return StyleSet(
+        items=[(index.abspath(source), cls) for source, _, cls in pairs],
+        stylizers={},
+        fingerprint=[UNSTYLIZED, sorted([source, view] for source, view, _ in pairs)],
+        pool=None,
+        quality={},
+        family=None,
+        alpha=None,
+        views=[view for _, view, _ in pairs],
+    )
 
 
 def missing_style_error(cfg, index, split, arm, manifest, missing, total) -> FileNotFoundError:
@@ -240,16 +303,27 @@ def style_set(
 
 def used_compute(rows: list[dict]) -> dict:
     """What the images an arm adds cost: their generation seconds, plus the training seconds of
-    every stylizer or decoder that made them (each once); None where a checkpoint predates it."""
-    training = {}
+    every stylizer or decoder that made them (each once, by its hash, so the report can share a
+    network's cost among every row that uses it); None where a checkpoint predates it."""
+    networks: dict[str, dict] = {}
     for r in rows:
-        training.setdefault(r.get("stylizer"), r.get("train_seconds"))
-    known = [t for t in training.values() if t is not None]
+        networks.setdefault(
+            str(r.get("stylizer")),
+            {"seconds": r.get("train_seconds"), "device": r.get("train_device")},
+        )
+    known = [n["seconds"] for n in networks.values() if n["seconds"] is not None]
     gen = [r.get("gen_seconds") for r in rows]
+    by_device: dict[str, float] = {}
+    for r in rows:
+        if r.get("gen_seconds") is not None:
+            kind = str(r.get("device") or "unknown")
+            by_device[kind] = by_device.get(kind, 0.0) + float(r["gen_seconds"])
     return {
         "generation_seconds": sum(gen) if rows and None not in gen else None,
-        "training_seconds": sum(known) if len(known) == len(training) else None,
-        "makers": len(training),
+        "generation_by_device": by_device,
+        "training_seconds": sum(known) if len(known) == len(networks) else None,
+        "networks": networks,
+        "makers": len(networks),
         "devices": sorted({str(r["device"]) for r in rows if r.get("device")}),
         "train_devices": sorted({str(r["train_device"]) for r in rows if r.get("train_device")}),
     }

@@ -176,6 +176,8 @@ class CorruptedTestSet:
             "images": int(len(next(iter(self.sets.values()))[1])) if self.sets else 0,
             **summarize_accuracy(acc, per_class, self.classes),
             "per_class": per_class,
+            "ce": None,
+            "mce": None,
             "relative_ce": None,
             "relative_mce": None,
             "baseline": None,
@@ -211,10 +213,12 @@ def summarize_accuracy(acc: dict, per_class: dict, classes: list[str]) -> dict:
     }
 
 
-def relative_errors(rob: dict, base: dict) -> tuple[dict, float | None]:
-    """Per corruption, the arm's summed error over the severities / the baseline's; and the mean
-    of those (the relative mCE). None where the baseline made no error at all."""
-    ce = {}
+def corruption_errors(
+    rob: dict, clean_acc: float, base: dict, base_clean_acc: float
+) -> dict[str, dict[str, float | None]]:
+    """Per corruption: the CE (summed error over the severities / the baseline's) and the relative
+    CE (the same of the errors above each arm's clean error). None where the baseline's is 0."""
+    ce, relative = {}, {}
     for name, by_sev in rob["accuracy"].items():
         sev = [s for s in by_sev if s in base["accuracy"].get(name, {})]
         if not sev:
@@ -222,17 +226,25 @@ def relative_errors(rob: dict, base: dict) -> tuple[dict, float | None]:
         base_err = sum(1 - base["accuracy"][name][s] for s in sev)
         arm_err = sum(1 - by_sev[s] for s in sev)
         ce[name] = arm_err / base_err if base_err > 0 else None
-    return ce, _mean(ce.values())
+        base_rise = base_err - len(sev) * (1 - base_clean_acc)
+        arm_rise = arm_err - len(sev) * (1 - clean_acc)
+        relative[name] = arm_rise / base_rise if base_rise > 0 else None
+    return {"ce": ce, "relative_ce": relative}
 
 
-def add_relative_errors(rob: dict, base_row: dict | None) -> dict:
-    """Fill ``relative_ce``/``relative_mce``/``baseline`` from the ``none`` arm's row."""
+def add_relative_errors(rob: dict, row: dict, base_row: dict | None) -> dict:
+    """Fill ``ce``/``mce`` and ``relative_ce``/``relative_mce`` (Hendrycks & Dietterich) and
+    ``baseline`` from the ``none`` arm's row."""
     if base_row is None or not base_row.get("robustness"):
         return rob
-    ce, mce = relative_errors(rob, base_row["robustness"])
+    errors = corruption_errors(
+        rob, row["metrics"]["accuracy"], base_row["robustness"], base_row["metrics"]["accuracy"]
+    )
     rob.update(
-        relative_ce=ce,
-        relative_mce=mce,
+        ce=errors["ce"],
+        mce=_mean(errors["ce"].values()),
+        relative_ce=errors["relative_ce"],
+        relative_mce=_mean(errors["relative_ce"].values()),
         baseline={"arm": base_row["arm"], "config_hash": base_row["config_hash"]},
     )
     return rob

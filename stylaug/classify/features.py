@@ -35,7 +35,7 @@ from torchvision import transforms as T
 
 from stylaug.core.io import atomic_path, atomic_write_json, file_sha256
 from stylaug.core.runtime import make_trainer
-from stylaug.data.dataset import ImageFiles, SeededView, collate_images
+from stylaug.data.dataset import ImageFiles, SeededView, SourceView, collate_images
 from stylaug.data.images import BadImageError
 from stylaug.models.backbone import Backbone
 
@@ -224,12 +224,14 @@ def cached_features(
     num_workers: int = 0,
     on_bad_image: str = "skip",
     view: int | None = None,
+    mirror: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Features of ``paths`` (cache hits read, misses computed and added): (feats, ok, stats).
 
     ``view=k``: features of view k of each image under the random ``transform``, seeded by (file
-    content, k) - a fixed function of the image, so cacheable. ``ok[i]`` is False for an
-    unreadable image (its row is zero and must be dropped).
+    content, k) - a fixed function of the image, so cacheable. ``mirror``: ``transform`` is a
+    ``SourceView`` and every image is taken in view 1. ``ok[i]`` is False for an unreadable image
+    (its row is zero and must be dropped).
     """
     paths = [Path(p) for p in paths]
     digs = digests(paths, on_bad_image)
@@ -247,10 +249,11 @@ def cached_features(
         found[readable[hit]] = True
     todo = np.flatnonzero(ok & ~found)
     if len(todo):
+        keys_ = None if view is None else [view_seed(digs[i], view) for i in todo]
         images = ImageFiles(
             [paths[i] for i in todo],
             transform if view is None else SeededView(transform),
-            keys=None if view is None else [view_seed(digs[i], view) for i in todo],
+            keys=[1] * len(todo) if mirror else keys_,
             on_bad_image=on_bad_image,
         )
         new, new_ok = extract(backbone, images, trainer_factory(), batch_size, num_workers)
@@ -263,6 +266,9 @@ def cached_features(
     return feats, ok, stats
 
 
+VIEWS_PER_SEED = 10_000  # room for the views of one seed before the next seed's
+
+
 class ScenarioFeatures:
     """The features one classify job needs, loaded once and shared by its arms."""
 
@@ -273,6 +279,7 @@ class ScenarioFeatures:
         self.cache_dir = c.cache_dir if use_cache else None
         self.cache = self._cache(self.transform_desc)
         self.feats: dict[Path, np.ndarray] = {}
+        self.mirrored: dict[Path, np.ndarray] = {}  # view 1 of a stylization source
         self.bad: set[Path] = set()
         self.stats = {"hits": 0, "computed": 0, "bad": 0}
 
@@ -287,40 +294,51 @@ class ScenarioFeatures:
             enable_model_summary=False, enable_checkpointing=False,
         )  # fmt: skip
 
-    def _features(self, paths, cache, transform, view=None):
+    def _features(self, paths, cache, transform, view=None, mirror=False):
         c = self.cfg.classifier
         feats, ok, stats = cached_features(
             paths, cache, self.backbone, transform, self.trainer, c.batch_size, c.num_workers,
-            self.cfg.data.on_bad_image, view,
+            self.cfg.data.on_bad_image, view, mirror,
         )  # fmt: skip
         for k in self.stats:
             self.stats[k] += stats[k]
         return feats, ok
 
-    def load(self, paths: list[Path]) -> None:
-        """Features of every path not loaded yet (one backbone pass over the cache misses)."""
-        todo = list(dict.fromkeys(p for p in paths if p not in self.feats and p not in self.bad))
+    def load(self, paths: list[Path], mirrored: bool = False) -> None:
+        """Features of every path not loaded yet (one backbone pass over the cache misses);
+        ``mirrored``: of the mirrored image (view 1 of a stylization source)."""
+        store = self.mirrored if mirrored else self.feats
+        todo = list(dict.fromkeys(p for p in paths if p not in store and p not in self.bad))
         if todo:
-            feats, ok = self._features(todo, self.cache, self.transform)
+            cache, transform = self.cache, self.transform
+            if mirrored:
+                cache = self._cache(f"hflip|{self.transform_desc}")
+                transform = SourceView(self.transform)
+            feats, ok = self._features(todo, cache, transform, mirror=mirrored)
             for i, p in enumerate(todo):
                 if ok[i]:
-                    self.feats[p] = feats[i]
+                    store[p] = feats[i]
                 else:
                     self.bad.add(p)
 
-    def tensors(self, items) -> tuple[torch.Tensor, ...]:
-        """(features [N, dim], labels, ok) of loaded (path, label) items; bad images left out."""
-        keep = [(p, y) for p, y in items if p not in self.bad]
-        x = np.stack([self.feats[p] for p, _ in keep]) if keep else np.zeros((0, self.backbone.dim))
-        y = torch.tensor([y for _, y in keep], dtype=torch.long)
+    def tensors(self, items, views=None) -> tuple[torch.Tensor, ...]:
+        """(features [N, dim], labels, ok) of loaded (path, label) items, each in its view
+        (``views[i]`` 1 = mirrored; default as is); bad images left out."""
+        views = views if views is not None else [0] * len(items)
+        keep = [(p, y, v) for (p, y), v in zip(items, views, strict=True) if p not in self.bad]
+        rows = [(self.mirrored if v else self.feats)[p] for p, _, v in keep]
+        x = np.stack(rows) if rows else np.zeros((0, self.backbone.dim))
+        y = torch.tensor([y for _, y, _ in keep], dtype=torch.long)
         return torch.from_numpy(x).float(), y, torch.ones(len(keep), dtype=torch.bool)
 
     def views(self, items, transform, desc: str, count: int) -> tuple[torch.Tensor, ...]:
         """``count`` cached random views of each (path, label) item: (features [N, count, dim],
-        labels, ok); an image unreadable in any view is left out."""
+        labels, ok); an image unreadable in any view is left out. Each classify seed draws its
+        own views (view ids ``seed * VIEWS_PER_SEED + k``), as a fresh transform would."""
         items = [(p, y) for p, y in items if p not in self.bad]
         cache, paths = self._cache(desc), [p for p, _ in items]
-        views = [self._features(paths, cache, transform, view=k) for k in range(count)]
+        first = int(self.cfg.seed) * VIEWS_PER_SEED
+        views = [self._features(paths, cache, transform, view=first + k) for k in range(count)]
         ok = np.logical_and.reduce([v_ok for _, v_ok in views]) if views else np.zeros(0, bool)
         x = np.stack([f for f, _ in views], axis=1)[ok]
         y = torch.tensor([y for (_, y), good in zip(items, ok, strict=True) if good])

@@ -34,9 +34,11 @@ class LinearHead(pl.LightningModule):
         backbone: nn.Module | None = None,
         bn_train_mode: bool = False,
         prefix: str = "",
+        class_weights: torch.Tensor | None = None,
     ):
         super().__init__()
         self.backbone = backbone
+        self.register_buffer("class_weights", class_weights, persistent=False)
         self.bn_train_mode = bn_train_mode
         self.fc = nn.Linear(num_features, num_classes)
         self.lr, self.weight_decay, self.prefix = lr, weight_decay, prefix
@@ -70,7 +72,7 @@ class LinearHead(pl.LightningModule):
         x, y = x[ok], y[ok]
         if epoch == 0:
             self.train_seen += len(y)
-        return F.cross_entropy(self(x), y), len(y)
+        return F.cross_entropy(self(x), y, weight=self.class_weights), len(y)
 
     def batch_correct(self, batch) -> tuple[int, int]:
         """(correct, counted) over a validation batch's ok items."""

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import zlib
 from pathlib import Path
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from stylaug.artifacts.manifest import MANIFEST, quality_of
@@ -128,3 +130,28 @@ def filtered_style(cfg: DictConfig, arm: str, style: StyleSet) -> tuple[StyleSet
     if rule is None:
         return style, None
     return apply_filter(style, cfg.classifier.style_sources[arm], rule, arm)
+
+
+def random_drop(style: StyleSet, filter_report: dict, seed: int, arm: str) -> tuple[StyleSet, dict]:
+    """The quality filter's control: from each class, drop as many images as the filter dropped,
+    chosen at random (from ``seed`` and the arm's name) instead of by content score."""
+    rng = np.random.default_rng([int(seed), zlib.crc32(arm.encode())])
+    by_class: dict[str, list[int]] = {}
+    for i, (_, cls) in enumerate(style.items):
+        by_class.setdefault(cls, []).append(i)
+    gone, per_class = set(), {}
+    for cls, idx in by_class.items():
+        k = int(filter_report["per_class"].get(cls, {}).get("dropped", 0))
+        gone |= {idx[j] for j in rng.choice(len(idx), size=k, replace=False)}
+        per_class[cls] = {"available": len(idx), "dropped": k, "kept": len(idx) - k}
+    items = [item for i, item in enumerate(style.items) if i not in gone]
+    rule = {"random_drop_like": filter_report["rule"]}
+    report = {
+        "rule": rule,
+        "available": len(style.items),
+        "dropped": len(gone),
+        "kept": len(items),
+        "per_class": per_class,
+        "quality_before": style.quality,
+    }
+    return dataclasses.replace(style, items=items, fingerprint=[*style.fingerprint, rule]), report

@@ -39,7 +39,15 @@ from omegaconf import DictConfig
 
 from stylaug.artifacts.training_lists import LEAK_NOTE
 from stylaug.classify.arm_training import ArmJob, run_arm
-from stylaug.classify.arms import StyleSet, arm_specs, style_set, traditional_part
+from stylaug.classify.arms import (
+    RANDOM_DROP,
+    UNSTYLIZED,
+    StyleSet,
+    arm_specs,
+    style_set,
+    traditional_part,
+    unstylized_set,
+)
 from stylaug.classify.corrupted_test_sets import (
     BASELINE_ARM,
     CorruptedTestSet,
@@ -50,12 +58,17 @@ from stylaug.classify.corrupted_test_sets import (
 )
 from stylaug.classify.features import ScenarioFeatures, load_backbone
 from stylaug.classify.imagenet_agreement import agreement, imagenet_head
-from stylaug.classify.quality_filter import check_filters, filtered_style, manifest_entries
+from stylaug.classify.quality_filter import (
+    check_filters,
+    filtered_style,
+    manifest_entries,
+    random_drop,
+)
 from stylaug.core.identity import RESULT_FREE_KEYS, digest, node_settings
 from stylaug.core.io import append_jsonl, read_jsonl
 from stylaug.core.runtime import finish_logger, make_logger, run_dir
 from stylaug.data.images import check_on_bad_image
-from stylaug.data.index import load_index
+from stylaug.data.index import DatasetIndex, load_index
 from stylaug.data.scenarios import ScenarioSplit, sample_scenario
 from stylaug.data.visual import data_notes, log_notes
 from stylaug.models.weights import PRETRAINED_NOTE, PretrainedWeightsMissing
@@ -68,10 +81,18 @@ log = logging.getLogger(__name__)
 # --- identity of a result -------------------------------------------------------------------------
 
 
-def setup_payload(cfg: DictConfig) -> dict:
-    """Everything that makes two runs comparable, except seed and arm: the whole dataset,
-    scenario, classifier and backbone nodes minus keys that cannot change a result."""
+def index_digest(index: DatasetIndex) -> str:
+    """What the dataset holds: its classes and every file of every split (a re-indexed copy with
+    other files is another dataset, whatever its config says)."""
+    return digest([index.name, index.classes, index.files])
+
+
+def setup_payload(cfg: DictConfig, index: DatasetIndex) -> dict:
+    """Everything that makes two runs comparable, except seed and arm: the dataset's contents and
+    the whole dataset, scenario, classifier and backbone nodes minus keys that cannot change a
+    result."""
     return {
+        "index": index_digest(index),
         "dataset": node_settings(cfg.dataset, ("dir", "source")),
         "scenario": node_settings(cfg.scenario),
         "classifier": node_settings(cfg.classifier, RESULT_FREE_KEYS["classifier"]),
@@ -80,8 +101,8 @@ def setup_payload(cfg: DictConfig) -> dict:
     }
 
 
-def config_hash(cfg: DictConfig, arm: str, style: StyleSet | None) -> str:
-    payload = {**setup_payload(cfg), "seed": int(cfg.seed), "arm": arm}
+def config_hash(cfg: DictConfig, index: DatasetIndex, arm: str, style: StyleSet | None) -> str:
+    payload = {**setup_payload(cfg, index), "seed": int(cfg.seed), "arm": arm}
     if style is not None:
         payload["style"] = style.fingerprint
     if traditional_part(arm):
@@ -118,12 +139,8 @@ def classify(cfg: DictConfig) -> list[dict]:
         raise ValueError("classifier.epochs and batch_size must be >= 1 and aug_views >= 0")
     index = load_index(cfg.dataset)
     split = sample_scenario(index, cfg.scenario, int(cfg.seed))
-    styles, filters = {}, {}
-    for a in (a for a in arms if specs[a].folder):
-        styles[a], filters[a] = filtered_style(
-            cfg, a, style_set(cfg, index, split, a, specs[a].folder)
-        )
-    hashes = {a: config_hash(cfg, a, styles.get(a)) for a in arms}
+    styles, filters = added_images(cfg, index, split, specs)
+    hashes = {a: config_hash(cfg, index, a, styles.get(a)) for a in arms}
     todo = pending_arms(cfg, arms, hashes, split)
     if not todo:
         return []
@@ -152,14 +169,17 @@ def classify(cfg: DictConfig) -> list[dict]:
             paths = [
                 p for part in (split.train, split.val, split.test) for p, _ in job.labelled(part)
             ]
-            job.features.load(paths + [p for a in todo if a in styles for p, _ in styles[a].items])
-        prepare_extras(job, any(a in styles for a in todo))
+            added = [(p, v) for a in todo if a in styles for p, v in added_views(styles[a])]
+            job.features.load(paths + [p for p, v in added if v == 0])
+            job.features.load([p for p, v in added if v == 1], mirrored=True)
+        prepare_extras(job, any(a in styles and styles[a].folder for a in todo))
         feature_s = time.perf_counter() - start
         for arm in todo:
             t0 = time.perf_counter()
             result = run_arm(job, arm, styles.get(arm), logger)
             result.update(extras(job, arm, styles.get(arm), filters.get(arm)))
             row = result_row(job, arm, styles.get(arm), hashes[arm], notes, result)
+            row["control"], row["controls"] = specs[arm].control, specs[arm].controls
             add_baseline_errors(job, row, rows)
             row["feature_cache"] = {
                 "used": not image_mode,
@@ -173,6 +193,28 @@ def classify(cfg: DictConfig) -> list[dict]:
     finally:
         finish_logger(logger)
     return rows
+
+
+def added_images(cfg: DictConfig, index, split: ScenarioSplit, specs: dict) -> tuple[dict, dict]:
+    """Per arm that adds images: its ``StyleSet`` (style arms, their controls) and its quality
+    filter's report. A random-drop control drops as many images per class as its arm's filter."""
+    styles, filters = {}, {}
+    for arm, spec in specs.items():
+        if spec.control == UNSTYLIZED:
+            styles[arm] = unstylized_set(index, split)
+        elif spec.control == RANDOM_DROP:
+            style = style_set(cfg, index, split, spec.controls, spec.folder)
+            styles[arm], filters[arm] = random_drop(style, filters[spec.controls], cfg.seed, arm)
+        elif spec.folder is not None:
+            style = style_set(cfg, index, split, arm, spec.folder)
+            styles[arm], filters[arm] = filtered_style(cfg, arm, style)
+    return styles, filters
+
+
+def added_views(style: StyleSet) -> list[tuple[Path, int]]:
+    """(file, view) of each image an arm adds (stylized images and unmirrored sources: view 0)."""
+    views = style.views or [0] * len(style.items)
+    return [(p, int(v)) for (p, _), v in zip(style.items, views, strict=True)]
 
 
 def prepare_extras(job: ArmJob, style_arms: bool) -> None:
@@ -206,7 +248,7 @@ def samples_path(cfg: DictConfig, dataset: str, spec_key: str) -> Path:
 def extras(job: ArmJob, arm: str, style: StyleSet | None, filter_report) -> dict:
     """The row's quality-filter count, its stylized set's folder and ImageNet agreement."""
     out = {"quality_filter": filter_report}
-    if style is not None:
+    if style is not None and style.folder is not None:
         out["style_source"] = str(style.folder)
         if job.imagenet is not None and style.items:
             entries = manifest_entries(out["style_source"], style.items)
@@ -221,13 +263,13 @@ def add_baseline_errors(job: ArmJob, row: dict, rows: list[dict]) -> None:
     if not rob:
         return
     if row["arm"] == BASELINE_ARM:
-        add_relative_errors(rob, row)
+        add_relative_errors(rob, row, row)
         return
     key = (row["setup_hash"], row["scenario"], row["seed"], rob["spec_key"])
     base = find_baseline(rows, *key) or find_baseline(
         read_jsonl(job.cfg.classifier.results_file), *key
     )
-    add_relative_errors(rob, base)
+    add_relative_errors(rob, row, base)
 
 
 def result_row(
@@ -250,9 +292,14 @@ def result_row(
         "style_alpha": style.alpha if style else None,
         "style_compute": style.compute if style else None,
         "traditional": traditional_part(arm),
+        "protocol": {  # what the report states where it departs from the paper's reference code
+            "backbone_batch_norm": "train" if job.cfg.model.backbone.bn_train_mode else "eval",
+            "stylizer_pool": str(job.cfg.stylizer.pool),
+            "epochs": int(job.cfg.classifier.epochs),
+        },
         **result,
         "config_hash": config_hash_,
-        "setup_hash": digest(setup_payload(job.cfg)),
+        "setup_hash": digest(setup_payload(job.cfg, job.index)),
         "notes": notes + ([LEAK_NOTE] if style and style.pool == "class" else []),
         "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -263,10 +310,10 @@ def report_row(job: ArmJob, row: dict, logger) -> None:
     m, rob = row["metrics"], row.get("robustness")
     corrupted = ""
     if rob:
-        mce = rob["relative_mce"]
+        mce = rob["mce"]
         sets = len(rob["corruptions"]) * len(rob["severities"])
         corrupted = (
-            f"; corrupted ({sets} sets) acc {rob['mean_corruption_accuracy']:.4f}, relative mCE "
+            f"; corrupted ({sets} sets) acc {rob['mean_corruption_accuracy']:.4f}, mCE (none = 100) "
             + ("—" if mce is None else f"{100 * mce:.1f}")
         )
     log.info(

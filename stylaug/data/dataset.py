@@ -84,3 +84,14 @@ class SeededView:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
             return self.transform(img)
+
+
+class SourceView:
+    """A transform applied to view ``key`` of a stylization source (0 = as is, 1 = mirrored): the
+    ``unstylized`` control sees exactly the pictures the style arms stylized."""
+
+    def __init__(self, transform: Callable):
+        self.transform = transform
+
+    def __call__(self, img, view: int = 0):
+        return self.transform(apply_view(img, view))

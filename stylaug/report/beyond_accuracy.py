@@ -2,8 +2,9 @@
 
 Rows are grouped by ``stylaug.report.summary.grouped`` - by dataset, backbone, setup and scenario, then by arm
 and stylizer pool, the newest row per seed - so every number here comes from the same rows as the
-main table. Accuracies are in %, with the mean and a t-interval over seeds; the corruption error
-relative to ``none`` is ImageNet-C's CE with the ``none`` arm in AlexNet's place (``none`` = 100).
+main table. Accuracies are in %, with the mean and a t-interval over seeds; corruption errors are
+Hendrycks & Dietterich's, with the ``none`` arm in AlexNet's place: the mCE (``none`` = 100) and the
+relative mCE (the errors above each arm's clean error).
 """
 
 from __future__ import annotations
@@ -71,7 +72,10 @@ def _robustness_line(key, variant, runs: dict, base: dict, confidence: float) ->
         "clean": mean_ci(clean, confidence),
         "corrupted": mean_ci(corrupted, confidence),
         "drop": mean_ci([a - b for a, b in zip(clean, corrupted, strict=True)], confidence),
-        "relative_mce": mean_ci([_pct(rob[s]["relative_mce"]) for s in seeds], confidence),
+        "mce": mean_ci([_pct(rob[s].get("mce")) for s in seeds], confidence),
+        "relative_mce": mean_ci(
+            [_pct(rob[s]["relative_mce"]) if "mce" in rob[s] else None for s in seeds], confidence
+        ),  # rows from before mce was recorded held the mCE under this name: left out
         "corrupted_diff": paired_difference(
             [_pct(base[s]["robustness"]["mean_corruption_accuracy"]) for s in shared],
             [_pct(rob[s]["mean_corruption_accuracy"]) for s in shared],
@@ -88,8 +92,8 @@ def _robustness_line(key, variant, runs: dict, base: dict, confidence: float) ->
             c: _mean(_pct(rob[s]["corruption_accuracy"].get(c)) for s in seeds)
             for c in first["corruptions"]
         },
-        "relative_ce": {
-            c: _mean(_pct((rob[s]["relative_ce"] or {}).get(c)) for s in seeds)
+        "ce": {
+            c: _mean(_pct((rob[s].get("ce") or {}).get(c)) for s in seeds)
             for c in first["corruptions"]
         },
         "by_severity": {
@@ -167,10 +171,12 @@ def agreement_lines(rows: list[dict], bins: int = 8) -> list[dict]:
         ag = r.get("imagenet_agreement")
         if not ag:
             continue
-        about.setdefault(ag["set"], {"classifier": ag["classifier"], "input": ag["input"]})
+        # a set is only ever pooled with itself: same dataset, backbone and classifier
+        family = f"{r['dataset']}, {r['weights']['backbone'].split('(')[0].strip()}: {ag['set']}"
+        about.setdefault(family, {"classifier": ag["classifier"], "input": ag["input"]})
         for ident, score, top1, shared in ag["points"]:
             if score is not None:
-                points[ag["set"]][ident] = [score, top1, shared]
+                points[family][ident] = [score, top1, shared]
     out = []
     for family, by_id in sorted(points.items()):
         x = np.array(list(by_id.values()), float)

@@ -26,9 +26,27 @@ from stylaug.report.beyond_accuracy_plots import (
     per_class_plot,
     robustness_plot,
 )
-from stylaug.report.tables import _fmt, _fmt_diff, short_arm
+from stylaug.report.tables import short_arm
 
 CSV_FILES = ("robustness", "per_class", "quality_filter", "agreement")
+
+
+def _fmt(stat: dict) -> str:
+    """A level over seeds: mean ± std [t-interval]."""
+    if stat["mean"] is None:
+        return "—"
+    if stat["std"] is None:
+        return f"{stat['mean']:.2f} (1 seed)"
+    return f"{stat['mean']:.2f} ± {stat['std']:.2f} [{stat['lo']:.2f}, {stat['hi']:.2f}]"
+
+
+def _fmt_diff(stat: dict, digits: int = 2) -> str:
+    """A paired difference over seeds: mean [t-interval], signed."""
+    if stat["mean"] is None:
+        return "—"
+    if stat["lo"] is None:
+        return f"{stat['mean']:+.{digits}f}"
+    return f"{stat['mean']:+.{digits}f} [{stat['lo']:+.{digits}f}, {stat['hi']:+.{digits}f}]"
 
 
 def _num(x, digits: int = 1) -> str:
@@ -69,16 +87,19 @@ def robustness_section(lines: list[dict], out_dir: Path, confidence: float) -> s
         f"{' (ImageNet-C scale)' if spec['size'] == 224 else ''}, corruption seed {spec['seed']}"
         + (" (some rows used other settings; see robustness.csv)" if len(specs) > 1 else "")
         + ". Each corrupted image is made once and its features are cached. Mean corruption "
-        "accuracy: the mean over every corruption and severity. Relative mCE: per corruption, the "
-        "arm's test error summed over the severities divided by the `none` arm's (same seed), "
-        "averaged over the corruptions (ImageNet-C's mCE with `none` in AlexNet's place; `none` = "
-        f"100, lower is more robust). Accuracies in %: mean ± std [{pct} t-interval over seeds]; "
+        "accuracy: the mean over every corruption and severity. Hendrycks & Dietterich's two "
+        "measures, with the `none` arm (same seed) in AlexNet's place, `none` = 100, lower is "
+        "more robust: **mCE** - per corruption, the arm's test error summed over the severities "
+        "divided by `none`'s, averaged over the corruptions; **relative mCE** - the same with each "
+        "arm's clean error subtracted first (how much accuracy falls under corruption, relative "
+        f"to how much `none`'s falls). Accuracies in %: mean ± std [{pct} t-interval over seeds]; "
         "the corruptions themselves are fixed (one seed), so no interval covers their draw.\n\n"
     )
     families = list(dict.fromkeys(f for s in lines for f in s["families"]))
     for source, rows in _by_source(lines):
         head = ["scenario", "arm", "seeds", "clean acc.", "mean corruption acc.", "clean − corrupted",
-                f"relative mCE [{pct} CI]", f"corrupted: paired diff vs none [{pct} CI]",
+                f"mCE (none = 100) [{pct} CI]", f"relative mCE [{pct} CI]",
+                f"corrupted: paired diff vs none [{pct} CI]",
                 *families]  # fmt: skip
         body = [
             [
@@ -88,6 +109,7 @@ def robustness_section(lines: list[dict], out_dir: Path, confidence: float) -> s
                 _fmt(s["clean"]),
                 _fmt(s["corrupted"]),
                 _fmt_diff(s["drop"]),
+                _fmt_diff_plain(s["mce"]),
                 _fmt_diff_plain(s["relative_mce"]),
                 _fmt_diff(s["corrupted_diff"]) if s["corrupted_diff"] else "—",
                 *[_num(s["families"].get(f)) for f in families],
@@ -97,7 +119,7 @@ def robustness_section(lines: list[dict], out_dir: Path, confidence: float) -> s
         text += f"{source}:\n\n" + _table(head, body) + "\n"
         corruptions = list(dict.fromkeys(c for s in rows for c in s["corruptions"]))
         text += (
-            "Per corruption: accuracy (mean over severities and seeds) / relative CE:\n\n"
+            "Per corruption: accuracy (mean over severities and seeds) / CE (none = 100):\n\n"
             + _table(
                 ["scenario", "arm", *corruptions],
                 [
@@ -105,7 +127,7 @@ def robustness_section(lines: list[dict], out_dir: Path, confidence: float) -> s
                         s["scenario"],
                         short_arm(s["arm"], s["pool"], s["arm"] != "none"),
                         *[
-                            f"{_num(s['corruptions'].get(c))} / {_num(s['relative_ce'].get(c), 0)}"
+                            f"{_num(s['corruptions'].get(c))} / {_num(s['ce'].get(c), 0)}"
                             for c in corruptions
                         ],
                     ]  # fmt: skip
@@ -119,7 +141,7 @@ def robustness_section(lines: list[dict], out_dir: Path, confidence: float) -> s
 
 
 def _fmt_diff_plain(stat: dict) -> str:
-    """mean [lo, hi] without signs (relative mCE is a level, not a difference)."""
+    """mean [lo, hi] without signs (an mCE is a level, not a difference)."""
     if stat["mean"] is None:
         return "—"
     if stat["lo"] is None:
@@ -148,6 +170,13 @@ def per_class_section(lines: list[dict], out_dir: Path) -> str:
     return text + link(path, out_dir, "Per-class accuracy heatmap")
 
 
+def rule_text(rule: dict, sep: str = " = ", join: str = ", ") -> str:
+    """A filter rule as text; the random-drop control names the rule whose counts it copies."""
+    if set(rule) == {"random_drop_like"}:
+        return f"random drop, counts of ({rule_text(rule['random_drop_like'], sep, join)})"
+    return join.join(f"{k}{sep}{v:g}" for k, v in rule.items())
+
+
 def filter_section(lines: list[dict]) -> str:
     if not lines:
         return ""
@@ -160,7 +189,7 @@ def filter_section(lines: list[dict]) -> str:
     body = []
     for s in lines:
         seeds = list(s["per_seed"].values())
-        rule = ", ".join(f"{k} = {v:g}" for k, v in s["rule"].items())
+        rule = rule_text(s["rule"])
 
         def each(get, seeds=seeds):
             values = [get(q) for q in seeds]
@@ -213,7 +242,7 @@ def agreement_section(lines: list[dict], out_dir: Path) -> str:
         ]  # fmt: skip
         for s in lines
     ]
-    head = ["family (stylized set)", "images", "mean content score", "top-1 agreement",
+    head = ["stylized set (dataset, backbone: set)", "images", "mean content score", "top-1 agreement",
             "top-5 overlap", "Spearman ρ", "p"]  # fmt: skip
     path = agreement_plot(lines, out_dir / "agreement.png")
     return text + _table(head, body) + "\n" + link(path, out_dir, "Agreement vs content score")
@@ -304,12 +333,12 @@ def robustness_records(rows, confidence: float, baseline: str) -> list[dict]:
     out = []
     for s in robustness_lines(rows, confidence, baseline):
         r = {**_line_cells(s), "confidence": confidence}
-        for k in ("clean", "corrupted", "drop", "relative_mce", "corrupted_diff"):
+        for k in ("clean", "corrupted", "drop", "mce", "relative_mce", "corrupted_diff"):
             stat = s[k] or {}
             r.update({k: stat.get("mean"), f"{k}_lo": stat.get("lo"), f"{k}_hi": stat.get("hi")})
         r.update({f"family_{f}": v for f, v in s["families"].items()})
         r.update({f"acc_{c}": v for c, v in s["corruptions"].items()})
-        r.update({f"relative_ce_{c}": v for c, v in s["relative_ce"].items()})
+        r.update({f"ce_{c}": v for c, v in s["ce"].items()})
         r.update({f"severity_{k}": v["mean"] for k, v in s["by_severity"].items() if k != "0"})
         spec = s["spec"]
         r.update(
@@ -342,7 +371,7 @@ def filter_records(rows) -> list[dict]:
         {
             **_line_cells(s),
             "seed": seed,
-            "rule": " ".join(f"{k}={v:g}" for k, v in s["rule"].items()),
+            "rule": rule_text(s["rule"], "=", " "),
             "class": c,
             **q,
         }  # fmt: skip

@@ -1,14 +1,17 @@
 """The report's style-family sections: every arm of a scenario side by side, the strength sweep,
-and accuracy gained per compute hour.
+and what the added images cost.
 
-* **Family table** (per setup and scenario): every arm - ``none``, the traditional arms, every
-  style family at every strength, combined arms - with its accuracy (mean ± std [t-interval over
-  seeds]), the paired difference against ``none`` and against the best traditional arm (the one
-  with the highest mean accuracy in that scenario), each with its t-interval over the seeds both
-  ran, the stylized images' content score, and what the set cost.
-* **Cost**: compute hours per arm (training of the stylizers or decoder that made the scenario's
-  images, plus their generation, as recorded in the manifest; mean over seeds) on which device,
-  and the paired gain over ``none`` per hour (points per CPU- or GPU-hour).
+* **Family table** (per setup and scenario): every arm - ``none``, the controls, the traditional
+  arms, every style family at every strength, combined arms - with its accuracy over the line's
+  seeds, its difference from ``none`` and from the best traditional arm (the one with the highest
+  mean *validation* accuracy), each with the headline interval over seeds and test images and
+  Holm's p over the arms compared with that reference; the stylized images' content score; what
+  the set cost. Where a family ran at several strengths, the α with the best mean validation
+  accuracy is marked: the one to quote. Nothing here is chosen on test accuracy.
+* **Cost**: device-hours per seed for the images the arm adds, CPU and GPU apart: their generation,
+  plus each stylizer's or decoder's training divided among every result row that used that network
+  (a network shared by 9 rows costs each row a ninth). The gain over ``none`` stands in its own
+  column with its interval; points per hour are shown only where that interval is above 0.
 * **Strength plot** (``report_families.png``): accuracy against alpha per family and scenario,
   with the t-intervals over seeds, ``none`` as a band.
 """
@@ -23,44 +26,132 @@ import numpy as np
 
 from stylaug.artifacts.results import TRADITIONAL_ARMS
 from stylaug.core.io import atomic_path
-from stylaug.core.stats import mean_ci, paired_difference
-from stylaug.report.summary import SCENARIO_ORDER, label
+from stylaug.core.stats import holm, paired_effect
+from stylaug.report.summary import SCENARIO_ORDER, grouped
+
+DEVICE_KINDS = ("cpu", "gpu")
 
 
-def _acc(row: dict) -> float:
-    return 100.0 * row["metrics"]["accuracy"]
+def network_users(rows: list[dict]) -> dict[str, int]:
+    """How many result rows (the newest per line and seed) used each stylizer or decoder."""
+    users: dict[str, int] = defaultdict(int)
+    for variants in grouped(rows).values():
+        for runs in variants.values():
+            for r in runs.values():
+                for net in (r.get("style_compute") or {}).get("networks") or {}:
+                    users[net] += 1
+    return users
 
 
-def family_groups(rows: list[dict]) -> dict[tuple, dict[str, dict[int, dict]]]:
-    """(source label, setup hash, scenario) -> arm -> seed -> row (a rerun replaces a row)."""
-    groups: dict[tuple, dict[str, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
-    for r in rows:
-        groups[(label(r), r.get("setup_hash"), r["scenario"])][r["arm"]][r["seed"]] = r
-    order = {s: i for i, s in enumerate(SCENARIO_ORDER)}
-    return dict(sorted(groups.items(), key=lambda kv: (kv[0][0], order.get(kv[0][2], 99))))
-
-
-def _diff(base: dict, runs: dict, confidence: float) -> dict | None:
-    seeds = sorted(set(base) & set(runs))
-    if not seeds:
+def row_cost(row: dict, users: dict[str, int]) -> dict[str, float] | None:
+    """Device-hours of the images one row adds, by device kind: generation plus its share of each
+    network's training. None where the row's records predate the per-network costs."""
+    c = row.get("style_compute") or {}
+    if c.get("networks") is None or c.get("generation_seconds") is None:
         return None
-    return paired_difference(
-        [_acc(base[s]) for s in seeds], [_acc(runs[s]) for s in seeds], confidence
+    hours = dict.fromkeys(DEVICE_KINDS, 0.0)
+    for kind, seconds in (c.get("generation_by_device") or {}).items():
+        hours[kind if kind in hours else "cpu"] += seconds / 3600
+    for net, info in c["networks"].items():
+        if info.get("seconds") is None:
+            return None
+        kind = info.get("device") if info.get("device") in hours else "cpu"
+        hours[kind] += info["seconds"] / 3600 / max(users.get(net, 1), 1)
+    return hours
+
+
+def _correct(row: dict) -> np.ndarray:
+    return np.asarray(row["predictions"]) == np.asarray(row["targets"])
+
+
+def _effect(base: dict, runs: dict, seeds: list[int], confidence: float) -> dict | None:
+    seeds = [s for s in seeds if s in base and base[s]["targets"] == runs[s]["targets"]]
+    if len(seeds) < 2:
+        return None
+    e = paired_effect(
+        np.stack([_correct(base[s]) for s in seeds]),
+        np.stack([_correct(runs[s]) for s in seeds]),
+        confidence,
     )
+    return {**e, **{k: 100 * e[k] for k in ("estimate", "lo", "hi")}}
 
 
-def arm_cost(runs: dict) -> dict:
-    """Mean compute hours per seed (training + generation) and the device kinds it ran on."""
-    per_seed, devices = [], set()
-    for r in runs.values():
-        c = r.get("style_compute") or {}
-        if c.get("training_seconds") is None or c.get("generation_seconds") is None:
-            return {"hours": None, "device": None}
-        per_seed.append((c["training_seconds"] + c["generation_seconds"]) / 3600.0)
-        devices |= set(c.get("devices") or []) | set(c.get("train_devices") or [])
-    if not per_seed:
-        return {"hours": None, "device": None}
-    return {"hours": float(np.mean(per_seed)), "device": "+".join(sorted(devices)) or None}
+def family_lines(rows: list[dict], summary: list[dict], confidence: float = 0.95) -> list[dict]:
+    """One dict per (setup, scenario, arm) with everything the family table shows; ``summary``
+    (``stylaug.report.summary.summarize``) gives each line's seeds, accuracy and − none."""
+    users = network_users(rows)
+    runs_of = {
+        (key[0], key[1], key[2], key[3], arm, pool): runs
+        for key, variants in grouped(rows).items()
+        for (arm, pool), runs in variants.items()
+    }
+    out = []
+    for (_, scenario), lines in _by_setup_scenario(summary).items():
+        runs = {id(x): runs_of[(x["dataset"], x["backbone"], x["setup"], scenario, x["arm"],
+                                x["pool"])] for x in lines}  # fmt: skip
+        traditional = [x for x in lines if x["arm"] in TRADITIONAL_ARMS]
+        best = max(traditional, key=lambda x: x["val_acc"]["mean"] or -1, default=None)
+        vs_best = {}
+        if best is not None:
+            for x in lines:
+                if x is not best:
+                    vs_best[x["arm"], x["pool"]] = _effect(
+                        runs[id(best)], runs[id(x)], x["seed_list"], confidence
+                    )
+            found = [e for e in vs_best.values() if e]
+            for e, p in zip(found, holm([e["p"] for e in found]), strict=True):
+                e["p_holm"] = p
+        for x in lines:
+            any_row = next(iter(runs[id(x)].values()))
+            costs = [row_cost(runs[id(x)][s], users) for s in x["seed_list"]]
+            cost = (
+                {k: float(np.mean([c[k] for c in costs])) for k in DEVICE_KINDS}
+                if any_row.get("style_family") and costs and None not in costs
+                else None
+            )
+            gain = x["vs"].get("none")
+            hours = sum(cost.values()) if cost else None
+            out.append({
+                "source": x["source"],
+                "setup": x["setup"],
+                "scenario": scenario,
+                "arm": x["arm"],
+                "pool": x["pool"],
+                "control": x["control"],
+                "family": any_row.get("style_family"),
+                "alpha": any_row.get("style_alpha"),
+                "traditional": any_row.get("traditional")
+                or (x["arm"] if x["arm"] in TRADITIONAL_ARMS else None),
+                "seeds": x["seeds"],
+                "acc": x["acc"],
+                "val_acc": x["val_acc"],
+                "vs_none": gain,
+                "best_traditional": best["arm"] if best else None,
+                "vs_best_traditional": vs_best.get((x["arm"], x["pool"])),
+                "content_score": content_score(runs[id(x)]),
+                "cost": cost,
+                "gain_per_hour": gain["estimate"] / hours
+                if gain and hours and gain["lo"] > 0 else None,
+            })  # fmt: skip
+    mark_selected_alpha(out)
+    return out
+
+
+def mark_selected_alpha(lines: list[dict]) -> None:
+    """Per (setup, scenario, family, traditional part) swept over α: the α with the best mean
+    validation accuracy gets ``selected_alpha=True`` (the others False); unswept lines None."""
+    sweeps: dict[tuple, list[dict]] = defaultdict(list)
+    for x in lines:
+        if x["family"] and x["control"] is None:
+            sweeps[(x["source"], x["setup"], x["scenario"], x["family"], x["traditional"])].append(
+                x
+            )
+    for group in sweeps.values():
+        if len({x["alpha"] for x in group}) < 2:
+            continue
+        best = max(group, key=lambda x: x["val_acc"]["mean"] or -1)
+        for x in group:
+            x["selected_alpha"] = x is best
 
 
 def content_score(runs: dict) -> float | None:
@@ -73,92 +164,77 @@ def content_score(runs: dict) -> float | None:
     return float(np.mean(scores)) if scores else None
 
 
-def family_lines(rows: list[dict], confidence: float = 0.95, baseline: str = "none") -> list[dict]:
-    """One dict per (setup, scenario, arm) with everything the family table shows."""
-    out = []
-    for (source, _, scenario), arms in family_groups(rows).items():
-        base = arms.get(baseline, {})
-        traditional = {a: runs for a, runs in arms.items() if a in TRADITIONAL_ARMS}
-        best = max(traditional, key=lambda a: np.mean([_acc(r) for r in traditional[a].values()]),
-                   default=None)  # fmt: skip
-        for arm, runs in arms.items():
-            any_row = next(iter(runs.values()))
-            vs_none = _diff(base, runs, confidence) if arm != baseline else None
-            cost = (
-                arm_cost(runs) if any_row.get("style_family") else {"hours": None, "device": None}
-            )
-            gain = None
-            if vs_none and vs_none["mean"] is not None and cost["hours"]:
-                gain = vs_none["mean"] / cost["hours"]
-            out.append({
-                "source": source,
-                "scenario": scenario,
-                "arm": arm,
-                "family": any_row.get("style_family"),
-                "alpha": any_row.get("style_alpha"),
-                "traditional": any_row.get("traditional") or (arm if arm in TRADITIONAL_ARMS else None),
-                "seeds": len(runs),
-                "acc": mean_ci([_acc(r) for r in runs.values()], confidence),
-                "vs_none": vs_none,
-                "best_traditional": best,
-                "vs_best_traditional": _diff(traditional[best], runs, confidence)
-                if best and arm != best else None,
-                "content_score": content_score(runs),
-                **cost,
-                "gain_per_hour": gain,
-            })  # fmt: skip
-    return out
-
-
-def _ci(stat: dict | None, signed: bool = False) -> str:
-    if not stat or stat["mean"] is None:
+def _cell(e: dict | None) -> str:
+    if not e:
         return "—"
-    f = "+.2f" if signed else ".2f"
-    if stat["lo"] is None:
-        return f"{stat['mean']:{f}} (1 seed)"
-    return f"{stat['mean']:{f}} [{stat['lo']:{f}}, {stat['hi']:{f}}]"
+    p = f" p={e['p_holm']:.2g}" if e.get("p_holm") is not None else ""
+    return f"{e['estimate']:+.2f} [{e['lo']:+.2f}, {e['hi']:+.2f}]{p}"
 
 
 def _acc_cell(stat: dict) -> str:
+    if stat["mean"] is None:
+        return "—"
     if stat["std"] is None:
-        return _ci(stat)
-    return f"{stat['mean']:.2f} ± {stat['std']:.2f} [{stat['lo']:.2f}, {stat['hi']:.2f}]"
+        return f"{stat['mean']:.2f} (1 seed)"
+    return f"{stat['mean']:.2f} ± {stat['std']:.2f}"
 
 
 def family_markdown(lines: list[dict], confidence: float = 0.95) -> str:
-    """The family table per source and scenario, then accuracy gained per compute hour."""
+    """The family table per setup and scenario."""
     if not any(line["family"] for line in lines):
         return ""
     pct = f"{round(confidence * 100)}%"
     text = (
         "## Style families: every arm per scenario\n\n"
-        f"Accuracy: mean ± std over seeds [{pct} t-interval]. Differences are paired (same seed) "
-        f"with their {pct} t-interval over the seeds both arms ran: against `none`, and against "
-        "the best traditional arm of the scenario (highest mean accuracy). Content score: the "
-        "stylized images' edge correlation with their sources (1 = edges kept). Cost: hours of "
-        "compute per seed for the images the arm adds - training of the stylizers or decoder "
-        "that made them plus their generation - on the device named; gain per hour: the paired "
-        "gain over `none` divided by it (points per CPU- or GPU-hour).\n\n"
+        f"Accuracy: mean ± std over the line's seeds. Differences: paired (same seed, same test "
+        f"images), {pct} interval over seeds and test images, Holm's p over the arms compared "
+        "with the same reference: `none`, and the best traditional arm of the scenario (highest "
+        "mean **validation** accuracy). α ✓: the strength with the best mean validation "
+        "accuracy, the one to quote. Content score: the stylized images' edge correlation with "
+        "their sources (1 = edges kept). Cost: device-hours per seed, CPU and GPU apart, for "
+        "the images the arm adds (generation + each network's training divided among the rows "
+        "that use it). Gain per hour: − none over the cost, only where − none's interval is "
+        "above 0.\n\n"
     )
-    head = ["arm", "family", "α", "seeds", "accuracy", "vs none", "vs best traditional",
-            "content score", "cost (h, device)", "gain per hour"]  # fmt: skip
-    for (source, scenario), group in _by_scenario(lines).items():
+    head = ["arm", "family", "α", "seeds", "accuracy", "val. accuracy", f"− none [{pct}]",
+            f"− best traditional [{pct}]", "content score", "CPU-h", "GPU-h",
+            "gain per hour"]  # fmt: skip
+    for (_, scenario), group in _by_source_scenario(lines).items():
         best = group[0]["best_traditional"]
-        text += f"**{scenario}** — {source}" + (
-            f" (best traditional arm: `{best}`)" if best else ""
+        text += f"**{scenario}** — {group[0]['source']} (setup `{group[0]['setup']}`)" + (
+            f"; best traditional arm on validation: `{best}`" if best else ""
         )
         text += "\n\n| " + " | ".join(head) + " |\n|" + "---|" * len(head) + "\n"
         for line in sorted(group, key=_arm_order):
-            cost = "—" if line["hours"] is None else f"{line['hours']:.4f} ({line['device']})"
-            gain = "—" if line["gain_per_hour"] is None else f"{line['gain_per_hour']:+.1f} pts/h"
+            cost = line["cost"]
             alpha = "—" if line["alpha"] is None else f"{line['alpha']:g}"
+            if line.get("selected_alpha"):
+                alpha += " ✓"
             score = "—" if line["content_score"] is None else f"{line['content_score']:.3f}"
-            cells = [f"`{line['arm']}`", line["family"] or "—", alpha, str(line["seeds"]),
-                     _acc_cell(line["acc"]), _ci(line["vs_none"], True),
-                     _ci(line["vs_best_traditional"], True), score, cost, gain]  # fmt: skip
+            gain = "—" if line["gain_per_hour"] is None else f"{line['gain_per_hour']:+.1f} pts/h"
+            cells = [f"`{line['arm']}`", line["family"] or line["control"] or "—", alpha,
+                     str(line["seeds"]), _acc_cell(line["acc"]), _acc_cell(line["val_acc"]),
+                     _cell(line["vs_none"]), _cell(line["vs_best_traditional"]), score,
+                     "—" if cost is None else f"{cost['cpu']:.4f}",
+                     "—" if cost is None else f"{cost['gpu']:.4f}", gain]  # fmt: skip
             text += "| " + " | ".join(cells) + " |\n"
         text += "\n"
     return text
+
+
+def _by_setup_scenario(summary: list[dict]) -> dict[tuple, list[dict]]:
+    out: dict[tuple, list[dict]] = defaultdict(list)
+    for line in summary:
+        out[((line["source"], line["setup"]), line["scenario"])].append(line)
+    order = {s: i for i, s in enumerate(SCENARIO_ORDER)}
+    return dict(sorted(out.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 99))))
+
+
+def _by_source_scenario(lines: list[dict]) -> dict[tuple, list[dict]]:
+    out: dict[tuple, list[dict]] = defaultdict(list)
+    for line in lines:
+        out[((line["source"], line["setup"]), line["scenario"])].append(line)
+    return out
 
 
 def _by_scenario(lines: list[dict]) -> dict[tuple, list[dict]]:

@@ -1,117 +1,78 @@
-"""The report's plot: accuracy without / with augmentation per scenario, with intervals, and the
-paired difference with both of its intervals (seeds and test-image bootstrap)."""
+"""The report's main plot: a forest plot of paired differences, because the differences (a point
+or two) are the answer and bars from 0 to 100 hide them.
+
+One panel per setup; per scenario, one line per comparison: the style effect (style arm −
+unstylized), each arm − ``none``, the filter effect (filtered − random drop). A dot is the
+estimate, the thick bar the headline interval (seeds and test images), the thin bar the seed
+t-interval."""
 
 from __future__ import annotations
 
 import textwrap
 from pathlib import Path
 
-import numpy as np
-
 from stylaug.core.io import atomic_path
-from stylaug.report.summary import CLASS_POOL_WARNING, PAPER
-from stylaug.report.tables import summary_arm
+from stylaug.report.summary import CLASS_POOL_WARNING, RANDOM_DROP, REWEIGHTED, UNSTYLIZED
+from stylaug.report.tables import setups, summary_arm
+
+# what each comparison is called on the plot, and its colour
+COMPARISONS = {
+    UNSTYLIZED: ("− unstylized (style effect)", "tab:blue"),
+    "none": ("− none", "0.35"),
+    REWEIGHTED: ("− reweighted", "tab:orange"),
+    RANDOM_DROP: ("− random drop (filter effect)", "tab:green"),
+}
+
+
+def forest_lines(lines: list[dict]) -> list[tuple[str, str, dict, dict | None]]:
+    """(scenario, label, headline effect, seed t-interval) per comparison, in table order."""
+    out = []
+    for s in lines:
+        for ref, (title, _) in COMPARISONS.items():
+            if s["vs"].get(ref):
+                out.append((s["scenario"], f"{summary_arm(s)} {title}", s["vs"][ref],
+                            s["seed_ci"].get(ref), ref))  # fmt: skip
+    return out
 
 
 def plot(summary: list[dict], path: Path, confidence: float = 0.95) -> Path:
-    """Per source: accuracy without / with (seed t-interval bars, paper as markers) and, under it,
-    the paired difference with both of its intervals: seed spread beside test-set sampling error.
-    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     pct = round(confidence * 100)
-    sources = list(dict.fromkeys(s["source"] for s in summary))
-    most = max(sum(s["source"] == src for s in summary) for src in sources)
-    width = max(9.0, 1.5 * most)
-    fig = plt.figure(figsize=(width, 6.0 * len(sources)), layout="constrained")
-    for sub, source in zip(np.atleast_1d(fig.subfigures(len(sources), 1)), sources, strict=True):
-        rows = [s for s in summary if s["source"] == source]
-        ax, dax = sub.subplots(2, 1, sharex=True, height_ratios=[3, 2])
-        sub.suptitle(
-            "\n".join(textwrap.wrap(source, int(width * 11), break_on_hyphens=False)),
-            fontsize=10,
-            fontweight="bold",
-        )
-        accuracy_panel(ax, rows, pct)
-        difference_panel(dax, rows, pct)
+    panels = [(key, forest_lines(lines)) for key, lines in setups(summary).items()]
+    panels = [(k, f) for k, f in panels if f] or [(("no comparisons", ""), [])]
+    heights = [max(2.0, 0.32 * len(f) + 1.2) for _, f in panels]
+    fig, axes = plt.subplots(
+        len(panels), 1, figsize=(9.5, sum(heights)), squeeze=False,
+        gridspec_kw={"height_ratios": heights}, layout="constrained",
+    )  # fmt: skip
+    for ax, ((source, setup), lines) in zip(axes[:, 0], panels, strict=True):
+        ys = list(range(len(lines)))[::-1]
+        for y, (_, _, effect, seed, ref) in zip(ys, lines, strict=True):
+            colour = COMPARISONS[ref][1]
+            if seed and seed["lo"] is not None:
+                ax.plot([seed["lo"], seed["hi"]], [y, y], color="black", lw=0.8, zorder=2)
+            ax.plot([effect["lo"], effect["hi"]], [y, y], color=colour, lw=5, alpha=0.45,
+                    solid_capstyle="butt", zorder=1)  # fmt: skip
+            ax.plot(effect["estimate"], y, "o", color=colour, zorder=3)
+        ax.axvline(0, color="gray", lw=0.8)
+        ax.set_yticks(ys, [f"{sc}: {name}" for sc, name, *_ in lines], fontsize=8)
+        scenarios = [sc for sc, *_ in lines]
+        for y, (a, b) in zip(ys, zip(scenarios, scenarios[1:], strict=False), strict=False):
+            if a != b:
+                ax.axhline(y - 0.5, color="0.85", lw=0.8)
+        ax.set_xlabel(
+            f"paired difference (accuracy points): dot = estimate, thick bar = {pct}% interval "
+            f"over seeds and test images, thin bar = {pct}% seed t-interval", fontsize=8,
+        )  # fmt: skip
+        title = f"{source} (setup {setup})" if setup else source
+        ax.set_title("\n".join(textwrap.wrap(title, 110)), fontsize=9, fontweight="bold")
     if any(s["style"] and s["pool"] == "class" for s in summary):
         fig.supxlabel(f"† stylizer pool=class: {CLASS_POOL_WARNING}", fontsize=8)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return path
-
-
-def accuracy_panel(ax, rows: list[dict], pct: int) -> None:
-    """Bars: mean accuracy without / with augmentation, t-interval over seeds; the paper as x."""
-    for k, (side, colour) in enumerate((("without", "tab:gray"), ("with", "tab:blue"))):
-        xs = [i + (k - 0.5) * 0.38 for i in range(len(rows))]
-        ax.bar(
-            xs,
-            [s[side]["mean"] or 0 for s in rows],
-            0.36,
-            yerr=_errors([s[side] for s in rows], "mean"),
-            capsize=3,
-            color=colour,
-            label=f"{side} augmentation (mean, {pct}% t-interval over seeds)",
-        )
-        px = [x for x, s in zip(xs, rows, strict=True) if s["scenario"] in PAPER]
-        py = [PAPER[s["scenario"]][k] for s in rows if s["scenario"] in PAPER]
-        ax.scatter(
-            px, py, marker="x", color="red", zorder=3, label="paper (1 run)" if k == 0 else None
-        )
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(0, 100)
-    ax.set_xlim(-0.6, max(len(rows), 2) - 0.4)  # one line alone still gets slim bars
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
-
-
-def difference_panel(dax, rows: list[dict], pct: int) -> None:
-    """Points: with - without, with the seed t-interval and the test-image bootstrap side by side."""
-    xs = list(range(len(rows)))
-    seed = [s["diff"] if s["diff"]["mean"] is not None else None for s in rows]
-    boot = [s["bootstrap"] for s in rows]
-    for shift, stats, key, colour, what in (
-        (-0.1, seed, "mean", "black", f"paired seed diff ({pct}% t-interval over seeds)"),
-        (0.1, boot, "estimate", "tab:orange", f"test-image bootstrap ({pct}% percentile)"),
-    ):
-        keep = [(x, st) for x, st in zip(xs, stats, strict=True) if st is not None]
-        if keep:
-            dax.errorbar(
-                [x + shift for x, _ in keep],
-                [st[key] for _, st in keep],
-                yerr=_errors([st for _, st in keep], key),
-                fmt="o",
-                color=colour,
-                capsize=4,
-                label=what,
-            )
-    paper = [(x, s) for x, s in zip(xs, rows, strict=True) if s["scenario"] in PAPER]
-    if paper:
-        dax.scatter(
-            [x for x, _ in paper],
-            [PAPER[s["scenario"]][1] - PAPER[s["scenario"]][0] for _, s in paper],
-            marker="x",
-            color="red",
-            zorder=3,
-            label="paper (1 run)",
-        )
-    dax.axhline(0, color="gray", lw=0.8)
-    ticks = [
-        f"{s['scenario']}\n" + summary_arm(s).replace("/", "\n") for s in rows
-    ]  # arm over pool
-    dax.set_xticks(xs, ticks, fontsize=8)
-    dax.set_ylabel("with − without (points)")
-    if dax.get_legend_handles_labels()[0]:
-        dax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
-
-
-def _errors(stats: list[dict], centre: str) -> list[list[float]]:
-    """Asymmetric error-bar lengths around ``centre``; 0 where an interval is missing (1 seed)."""
-    return [
-        [(st[centre] - st["lo"]) if st["lo"] is not None else 0 for st in stats],
-        [(st["hi"] - st[centre]) if st["hi"] is not None else 0 for st in stats],
-    ]

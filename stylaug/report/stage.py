@@ -1,19 +1,13 @@
 """``python -m stylaug.report``: every classify result as the paper's table, with real statistics.
 
-Reads ``results/results.jsonl`` (never wandb) and writes ``results/report.md``, ``report.csv`` and
-``report.png``, and prints a compact table. One line per scenario and augmented arm (and, for style
-arms, the stylizer pool that made its images), like the paper's table (test accuracy without / with
-augmentation), plus four kinds of uncertainty that answer different questions:
-
-* the seed interval: mean ± std and a t-interval over seeds (scenario draw + head initialisation);
-* the paired seed difference: with - without for the same seed, t-interval over seeds;
-* the test-image bootstrap: the same difference under resampling of the fixed test images;
-* McNemar's test per seed on the shared test images.
-
-The minority class's accuracy in the biased scenarios, the stylized images' content score and
-Gram-distance ratio, and the paper's own single-run numbers are listed beside ours; rows from the
-synthetic dataset, random-init or non-paper backbones, and stylizers that saw images outside the
-training set say so wherever they appear.
+Reads ``results/results.jsonl`` (never wandb) and writes ``results/report.md``, ``report.html``,
+``report.csv`` and ``report.png`` (a forest plot of paired differences), and prints a compact table.
+The report leads with the answer - per scenario, the style effect (a style arm minus
+``unstylized``, its exact sources added unstylized) and what each control says - then every arm
+against its references (``stylaug.report.summary``): headline intervals over seeds and test images,
+Holm-adjusted p-values, seed t-intervals beside them, the minority classes, the stylized images'
+quality. The paper's single runs are a table of their own; the image-only bootstrap is a
+diagnostic section labelled "test-set noise only".
 """
 
 from __future__ import annotations
@@ -32,20 +26,23 @@ from stylaug.report.beyond_accuracy_sections import sections, tables, write_csvs
 from stylaug.report.family_tables import family_lines, family_markdown, plot_alpha
 from stylaug.report.html_page import write_html
 from stylaug.report.plots import plot
-from stylaug.report.summary import summarize
+from stylaug.report.summary import PAPER, summarize, test_set_noise
 from stylaug.report.tables import (
     COLUMNS,
+    answer_table,
     csv_rows,
     header,
     markdown_table,
+    paper_table,
     print_summary,
     quality_table,
+    test_noise_table,
 )
 
 log = logging.getLogger(__name__)
 
 
-def _settings(rcfg) -> tuple[float, int, int]:
+def _settings(rcfg) -> tuple[float, int, int]:  # confidence, bootstrap resamples, bootstrap seed
     confidence = float(rcfg.confidence)
     if not 0 < confidence < 1:
         raise ValueError(f"report.confidence={confidence} must be between 0 and 1 (e.g. 0.95)")
@@ -60,16 +57,19 @@ def report(cfg: DictConfig) -> str:
     rcfg = cfg.report
     confidence, resamples, boot_seed = _settings(rcfg)
     rows = load_results(rcfg.results_file)
-    summary = summarize(rows, confidence, rcfg.baseline, resamples, boot_seed)
+    summary = summarize(rows, confidence, rcfg.baseline)
     md = (
-        header(summary, rows, rcfg, confidence, resamples)
-        + markdown_table(summary, confidence, resamples)
-        + ("\n" + quality_table(summary) if any(s["style"] for s in summary) else "")
-        + "\n"
+        header(summary, rows, rcfg, confidence)
+        + "## The answer: the style effect per scenario\n\n"
+        + (answer_table(summary, confidence) or "No style arm in these rows.\n\n")
         + link_main_plot()
+        + "\n## Every arm against its references\n\n"
+        + markdown_table(summary, confidence)
+        + (paper_table() if any(s["scenario"] in PAPER for s in summary) else "")
+        + ("\n" + quality_table(summary) if any(s["style"] for s in summary) else "")
     )
     out = Path(rcfg.out_dir)
-    families = family_lines(rows, confidence, rcfg.baseline)
+    families = family_lines(rows, summary, confidence)
     if family_markdown(families, confidence):
         md += "\n" + family_markdown(families, confidence)
         if plot_alpha(families, out / "report_families.png", confidence):
@@ -81,6 +81,9 @@ def report(cfg: DictConfig) -> str:
     atomic_write_text(out / "report.csv", buf.getvalue())
     plot(summary, out / "report.png", confidence)
     md += sections(rows, cfg, confidence)  # robustness, per class, filter, agreement, figures
+    md += test_noise_table(
+        test_set_noise(rows, rcfg.baseline, resamples, confidence, boot_seed), confidence, resamples
+    )
     atomic_write_text(out / "report.md", md)
     extra = tables(rows, confidence, rcfg.baseline)
     write_csvs(extra, out)
@@ -106,7 +109,7 @@ def report(cfg: DictConfig) -> str:
                 )
     finally:
         finish_logger(logger)
-    print_summary(summary, confidence, resamples)  # last, so a run's output ends with the table
+    print_summary(summary, confidence)  # last, so a run's output ends with the table
     return md
 
 
@@ -115,4 +118,4 @@ def _cell(v):
 
 
 def link_main_plot() -> str:
-    return "![Accuracy without / with augmentation and the paired difference](report.png)\n"
+    return "![Paired differences: style effect and controls, with their intervals](report.png)\n"

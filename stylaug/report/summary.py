@@ -1,20 +1,38 @@
-"""Every classify result row, summarised per (setup, scenario, arm, stylizer pool): accuracies
-with their intervals over seeds, the paired difference against the baseline arm, the test-image
-bootstrap, McNemar per seed, the minority class and the stylized images' quality.
+"""Every classify result row, summarised per setup and scenario: one line per arm, each compared
+with the references a reviewer asks for, all over the same seeds.
 
-Rows are grouped by what makes them comparable - dataset, backbone weights, setup hash, scenario
-and, for style arms, the stylizer pool - so rows of different pools are never averaged together.
+**Grouping.** Rows are grouped by what makes them comparable - dataset, backbone, setup hash and
+scenario - and, inside, by arm, stylizer pool and the arm's *line setup* (the style set's
+seed-independent settings, ``aug_views``, the robustness spec): rows that differ in any of them are
+never averaged together (a split is logged and noted in the report). A rerun of the same line and
+seed replaces the older row.
+
+**References.** Every arm is compared with ``none``; a style arm with ``unstylized`` (its exact
+sources added unstylized: the style effect, the headline), a combined arm ``T+style`` with
+``T+unstylized``; every arm with ``reweighted`` where that control exists (a minority class); a
+quality-filtered arm with its random-drop twin. A line's seeds are the seeds its arm and every one
+of its references ran, so every mean, difference and minority-class figure in the line uses the
+same seeds.
+
+**Intervals.** Each difference carries the headline interval and p-value of
+``stylaug.core.stats.paired_effect`` (it covers the seeds and the test images) and, beside it, the
+seed t-interval. p-values are Holm-adjusted over the family of arms compared with the same
+reference in the same setup and scenario.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+import logging
+from collections import defaultdict
 
 import numpy as np
 
 from stylaug.artifacts.training_lists import LEAK_NOTE
-from stylaug.core.stats import mcnemar, mean_ci, paired_bootstrap, paired_difference
+from stylaug.core.identity import digest
+from stylaug.core.stats import class_paired_effect, holm, mean_ci, paired_difference, paired_effect
 from stylaug.models.weights import PRETRAINED_NOTE
+
+log = logging.getLogger(__name__)
 
 SCENARIO_ORDER = ["balanced", "biased_case1", "biased_case2", "scarce"]
 # The paper's table (Jain, Rohit, Shyama): single runs, Places365, ImageNet ResNet-18, 400 test images.
@@ -23,7 +41,7 @@ PAPER = {
     "biased_case2": (88.25, 87.50),
     "scarce": (86.00, 86.00),
 }
-PAPER_SOURCE = "paper (Places365, ImageNet, 1 run)"
+PAPER_SOURCE = "paper (Places365, ImageNet ResNet-18, 1 run, 400 test images)"
 EFFICIENTNET_TAG = PRETRAINED_NOTE
 EFFICIENTNET_RANDOM_TAG = "EfficientNet-Lite0, not the paper's VGG16/ResNet-18"
 # classify writes the same sentence into a class-pool row's notes
@@ -34,6 +52,10 @@ POOL_MEANING = {
     f"images included ({CLASS_POOL_WARNING})",
     None: "not recorded (a row from before classify wrote stylizer_pool)",
 }
+UNSTYLIZED, REWEIGHTED, RANDOM_DROP = "unstylized", "reweighted", "random_drop"
+# manifest keys of a style set that do not depend on the seed: a line's seeds must agree on them
+STYLE_SETUP_KEYS = ("settings", "pool", "loss_net_weights", "preserve_color", "family", "alpha",
+                    "style_seed", "style_pool")  # fmt: skip
 
 
 def backbone_tags(backbone: str) -> list[str]:
@@ -61,6 +83,12 @@ def is_style_row(row: dict) -> bool:
     return row.get("stylizer_pool") is not None or bool(row["weights"].get("stylizers"))
 
 
+def arm_name(row: dict) -> str:
+    """The arm as a reader needs it: a traditional arm with cached views says how many."""
+    views = (row.get("counts") or {}).get("aug_views")
+    return f"{row['arm']} ({views} cached views)" if views else row["arm"]
+
+
 def arm_label(arm: str, pool: str | None, style: bool) -> str:
     """The arm and, for a style arm, which pool its stylizers were trained on."""
     if not style:
@@ -72,139 +100,198 @@ def arm_label(arm: str, pool: str | None, style: bool) -> str:
     return f"{arm}, stylizer pool={pool}" + (" (leak-free)" if pool == "scenario" else "")
 
 
-def _pct(x):
-    return None if x is None else 100.0 * x
+def line_setup(row: dict) -> str:
+    """What a line's seeds must share beyond the setup hash: the style set's seed-independent
+    settings, the cached views of a traditional arm, and the corrupted test sets."""
+    style = sorted(
+        {
+            str(sorted((k, str(v)) for k, v in info.items() if k in STYLE_SETUP_KEYS))
+            for info in (row["weights"].get("stylizers") or {}).values()
+        }
+    )
+    views = (row.get("counts") or {}).get("aug_views")
+    spec = (row.get("robustness") or {}).get("spec_key")
+    return digest([style, views, spec], 8)
+
+
+def grouped(rows: list[dict]) -> dict[tuple, dict[tuple, dict[int, dict]]]:
+    """(dataset, backbone, setup, scenario) -> (arm, pool) -> seed -> newest row, in scenario order.
+
+    A (arm, pool) whose seeds disagree on their line setup is split: the setup most seeds share
+    keeps the arm's name, the others are named ``arm [setup <id>]``, and a warning says so."""
+    latest: dict[tuple, dict] = {}
+    for r in rows:
+        key = (r["dataset"], r["weights"]["backbone"], r.get("setup_hash"), r["scenario"])
+        latest[(key, (r["arm"], r.get("stylizer_pool"), line_setup(r)), r["seed"])] = r
+    by_setup: dict[tuple, dict[tuple, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
+    for (key, variant, seed), r in latest.items():
+        by_setup[key][variant][seed] = r
+    groups: dict[tuple, dict[tuple, dict[int, dict]]] = {}
+    for key, variants in by_setup.items():
+        out: dict[tuple, dict[int, dict]] = {}
+        arms = defaultdict(list)
+        for (arm, pool, setup), runs in variants.items():
+            arms[(arm, pool)].append((setup, runs))
+        for (arm, pool), setups in arms.items():
+            setups.sort(key=lambda sr: -len(sr[1]))
+            out[(arm, pool)] = setups[0][1]
+            for setup, runs in setups[1:]:
+                log.warning(
+                    "%s/%s: %d seed(s) of arm %s were made with other settings (line setup %s) "
+                    "than its other seeds; they are reported as a separate line, never averaged",
+                    key[0], key[3], len(runs), arm, setup,
+                )  # fmt: skip
+                out[(f"{arm} [setup {setup}]", pool)] = runs
+        groups[key] = out
+
+    def order(key):
+        s = key[3]
+        return (SCENARIO_ORDER.index(s) if s in SCENARIO_ORDER else len(SCENARIO_ORDER), s)
+
+    return {k: groups[k] for k in sorted(groups, key=order)}
+
+
+def _correct(row: dict) -> np.ndarray:
+    return np.asarray(row["predictions"]) == np.asarray(row["targets"])
 
 
 def _same_test(a: dict, b: dict) -> bool:
     return a.get("test_hash") == b.get("test_hash") and a["targets"] == b["targets"]
 
 
-def _correct(row: dict) -> list[bool]:
-    return [p == t for p, t in zip(row["predictions"], row["targets"], strict=True)]
+def references(arm: str, runs: dict, variants: dict, baseline: str) -> dict[str, tuple]:
+    """The arms this arm is compared with: label -> (arm, pool) variant key."""
+    names = {arm for arm, _ in variants}
+    any_row = next(iter(runs.values()))
+    refs = {}
+    if arm != baseline and (baseline, None) in variants:
+        refs[baseline] = (baseline, None)
+    control = any_row.get("control")
+    if is_style_row(any_row) and control is None:
+        trad = any_row.get("traditional")
+        plain = f"{trad}+{UNSTYLIZED}" if trad else UNSTYLIZED
+        if plain in names:
+            refs[UNSTYLIZED] = (plain, None)
+        twin = f"{arm}_{RANDOM_DROP}"
+        if (any_row.get("quality_filter") or {}).get("rule") and any(n == twin for n in names):
+            refs[RANDOM_DROP] = next(v for v in variants if v[0] == twin)
+    if arm not in (baseline, REWEIGHTED) and (REWEIGHTED, None) in variants:
+        refs[REWEIGHTED] = (REWEIGHTED, None)
+    return refs
 
 
-def grouped(rows: list[dict]) -> dict[tuple, dict[tuple, dict[int, dict]]]:
-    """(dataset, backbone, setup, scenario) -> (arm, pool) -> seed -> newest row, in scenario
-    order: a rerun (same setup, arm, pool, seed) replaces the older row."""
-    latest: dict[tuple, dict] = {}
-    for r in rows:
-        key = (r["dataset"], r["weights"]["backbone"], r.get("setup_hash"), r["scenario"])
-        latest[(key, (r["arm"], r.get("stylizer_pool")), r["seed"])] = r
-    groups: dict[tuple, dict[tuple, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
-    for (key, variant, seed), r in latest.items():
-        groups[key][variant][seed] = r
-
-    def order(key):
-        s = key[3]
-        return (SCENARIO_ORDER.index(s) if s in SCENARIO_ORDER else len(SCENARIO_ORDER), s)
-
-    return {k: dict(groups[k]) for k in sorted(groups, key=order)}
-
-
-def summarize(
-    rows: list[dict],
-    confidence: float = 0.95,
-    baseline: str = "none",
-    bootstrap: int = 2000,
-    bootstrap_seed: int = 0,
-) -> list[dict]:
-    """One dict per (setup, scenario, augmented arm, stylizer pool): accuracies, intervals, tests.
-
-    The pool is part of the key: rows whose stylized images came from different pools are never
-    averaged together. ``bootstrap`` resamples (0 = off) of the test images give the paired
-    test-image interval.
-    """
+def summarize(rows: list[dict], confidence: float = 0.95, baseline: str = "none") -> list[dict]:
+    """One line per (setup, scenario, arm, stylizer pool), references compared (module docstring)."""
     out = []
     for key, variants in grouped(rows).items():
-        bases = {v: runs for v, runs in variants.items() if v[0] == baseline}
-        lines = [(v, _baseline_for(v, bases)) for v in variants if v[0] != baseline]
-        for variant, base_variant in lines or [(None, v) for v in bases]:
-            base = variants[base_variant] if base_variant else {}
-            runs = variants[variant] if variant else {}
-            arm, pool = variant or base_variant
-            out.append(
-                _line(key, arm, pool, base, runs, confidence, int(bootstrap), int(bootstrap_seed))
-            )
+        lines = [
+            _line(key, variant, runs, variants, baseline, confidence)
+            for variant, runs in sorted(variants.items(), key=lambda kv: _arm_order(kv))
+        ]
+        for ref in {r for line in lines for r in line["vs"]}:  # Holm over each reference's family
+            family = [line["vs"][ref] for line in lines if line["vs"].get(ref)]
+            for effect, p in zip(family, holm([e["p"] for e in family]), strict=True):
+                effect["p_holm"] = p
+        out += lines
     return out
 
 
-def _baseline_for(variant: tuple, bases: dict) -> tuple | None:
-    """The baseline rows an arm is compared with: the same pool first, then the pool-less ones."""
-    if not bases:
-        return None
-    for pool in (variant[1], None):
-        for b in bases:
-            if b[1] == pool:
-                return b
-    return min(bases, key=lambda b: str(b[1]))
+def _arm_order(item) -> tuple:
+    (arm, pool), runs = item
+    row = next(iter(runs.values()))
+    control = row.get("control")
+    rank = {None: 3, REWEIGHTED: 1, UNSTYLIZED: 2, RANDOM_DROP: 4}.get(control, 3)
+    if control is None and not is_style_row(row):
+        rank = 1.5  # traditional arms after the controls of the prior, before the style arms
+    if arm == "none":
+        rank = 0
+    return (rank, arm.split("+")[0] if "+" in arm else "", arm, str(pool))
 
 
-def _line(key, arm, pool, base, runs, confidence, bootstrap, bootstrap_seed) -> dict:
-    seeds = sorted(set(base) & set(runs))
-    any_row = next(iter((runs or base).values()))
+def _line(key, variant, runs, variants, baseline, confidence) -> dict:
+    arm, pool = variant
+    refs = references(arm, runs, variants, baseline)
+    seeds = set(runs)
+    for ref_variant in refs.values():
+        shared = seeds & set(variants[ref_variant])
+        if shared:
+            seeds = shared
+    seeds = sorted(seeds)
+    any_row = runs[seeds[0]]
     minority = any_row.get("minority")
-    acc_b = [base[s]["metrics"]["accuracy"] * 100 for s in sorted(base)]
-    acc_a = [runs[s]["metrics"]["accuracy"] * 100 for s in sorted(runs)]
-    diff = paired_difference(
-        [base[s]["metrics"]["accuracy"] * 100 for s in seeds],
-        [runs[s]["metrics"]["accuracy"] * 100 for s in seeds],
-        confidence,
-    )
-    paired = [s for s in seeds if _same_test(base[s], runs[s])]  # same test images: paired tests
-    tests = [{"seed": s, **mcnemar(_correct(base[s]), _correct(runs[s]))} for s in paired]
+    minority = [minority] if isinstance(minority, str) else list(minority or [])
+    vs, seed_ci, minority_vs = {}, {}, defaultdict(dict)
+    for name, ref_variant in refs.items():
+        base = variants[ref_variant]
+        paired = [s for s in seeds if s in base and _same_test(base[s], runs[s])]
+        if len(paired) != len(seeds) or not seeds:
+            continue  # a reference that misses a seed or another test set is not compared
+        a = np.stack([_correct(base[s]) for s in seeds])
+        b = np.stack([_correct(runs[s]) for s in seeds])
+        if len(seeds) >= 2:
+            vs[name] = _points(paired_effect(a, b, confidence))
+        seed_ci[name] = paired_difference(
+            [100 * base[s]["metrics"]["accuracy"] for s in seeds],
+            [100 * runs[s]["metrics"]["accuracy"] for s in seeds],
+            confidence,
+        )
+        classes = any_row.get("classes") or []
+        for cls in minority:
+            if cls in classes and len(seeds) >= 2:
+                targets = np.asarray(runs[seeds[0]]["targets"])
+                if (targets == classes.index(cls)).sum() >= 2:
+                    effect = class_paired_effect(a, b, targets, classes.index(cls), confidence)
+                    minority_vs[cls][name] = _points(effect)
     style = any(is_style_row(r) for r in runs.values())
     return {
         "scenario": key[3],
         "source": label(any_row),
-        "arm": arm,
-        "pool": pool,
-        "style": style,
-        "arm_label": arm_label(arm, pool, style),
-        "seeds": len(seeds) if runs else len(base),
-        "without": mean_ci(acc_b, confidence),
-        "with": mean_ci(acc_a, confidence),
-        "diff": diff,
-        "bootstrap": _bootstrap(base, runs, paired, bootstrap, confidence, bootstrap_seed),
-        "mcnemar": tests,
-        "minority": minority,
-        "minority_acc_without": _minority_acc(base, minority, confidence),
-        "minority_acc_with": _minority_acc(runs, minority, confidence) if runs else None,
         "dataset": key[0],
         "backbone": key[1],
-        "stylizers": _stylizer_weights(runs),
-        "style_quality": _style_quality(runs) if style else None,
+        "setup": key[2],
+        "arm": arm,
+        "arm_name": arm_name(any_row) if arm == any_row["arm"] else arm,
+        "pool": pool,
+        "style": style,
+        "control": any_row.get("control"),
+        "arm_label": arm_label(arm_name(any_row) if arm == any_row["arm"] else arm, pool, style),
+        "seeds": len(seeds),
+        "seed_list": seeds,
+        "acc": mean_ci([100 * runs[s]["metrics"]["accuracy"] for s in seeds], confidence),
+        "val_acc": mean_ci([_pct(runs[s].get("val_accuracy")) for s in seeds], confidence),
+        "vs": vs,
+        "seed_ci": seed_ci,
+        "minority": [
+            {
+                "class": cls,
+                "acc": mean_ci(
+                    [_pct(runs[s]["metrics"]["per_class"].get(cls)) for s in seeds], confidence
+                ),
+                "vs": dict(minority_vs.get(cls, {})),
+            }
+            for cls in minority
+        ],
+        "stylizers": _stylizer_weights(runs) if style else None,
+        "style_quality": _style_quality({s: runs[s] for s in seeds}) if style else None,
     }
 
 
-def _bootstrap(base, runs, paired, resamples, confidence, seed) -> dict | None:
-    """The paired test-image bootstrap (in points) over the seeds that share one test list.
-
-    Resampled indices are shared across seeds, so those seeds must list the same images: the
-    largest such group takes part (every seed, since the test split does not depend on the seed).
-    """
-    if resamples <= 0 or not paired:
-        return None
-    lists = Counter((base[s].get("test_hash"), tuple(base[s]["targets"])) for s in paired)
-    common = lists.most_common(1)[0][0]
-    if not common[1]:
-        return None  # no test images
-    used = [s for s in paired if (base[s].get("test_hash"), tuple(base[s]["targets"])) == common]
-    r = paired_bootstrap(
-        np.array([_correct(base[s]) for s in used]),
-        np.array([_correct(runs[s]) for s in used]),
-        resamples,
-        confidence,
-        seed,
-    )
-    return {**r, "estimate": 100 * r["estimate"], "lo": 100 * r["lo"], "hi": 100 * r["hi"]}
+def _points(effect: dict) -> dict:
+    """An effect of fractions in accuracy points (the tables' unit)."""
+    return {**effect, **{k: 100 * effect[k] for k in ("estimate", "lo", "hi")}}
 
 
-def _minority_acc(group: dict, minority: str | None, confidence: float) -> float | None:
-    if not minority:
-        return None
-    per_seed = [_pct(group[s]["metrics"]["per_class"].get(minority)) for s in sorted(group)]
-    return mean_ci(per_seed, confidence)["mean"]
+def _pct(x):
+    return None if x is None else 100.0 * x
+
+
+def headline(line: dict) -> tuple[str, dict | None]:
+    """The comparison a line is about: a style arm's style effect (vs ``unstylized``), a filtered
+    arm's filter effect (vs its random twin), else the difference from ``none``."""
+    for ref in (UNSTYLIZED, "none"):
+        if line["vs"].get(ref):
+            return ref, line["vs"][ref]
+    return "", None
 
 
 def _stylizer_weights(runs: dict) -> str:
@@ -214,7 +301,7 @@ def _stylizer_weights(runs: dict) -> str:
             for k, v in info.items():
                 if "weight" in k or "loss_net" in k:
                     seen.add(str(v))
-    return ", ".join(sorted(seen)) if seen else ("n/a" if not runs else "unknown")
+    return ", ".join(sorted(seen)) if seen else "unknown"
 
 
 def _style_quality(runs: dict) -> dict:
@@ -236,4 +323,24 @@ def _style_quality(runs: dict) -> dict:
     }
 
 
-# --- formatting -----------------------------------------------------------------------------------
+def test_set_noise(rows: list[dict], baseline: str = "none", resamples: int = 2000,
+                   confidence: float = 0.95, seed: int = 0) -> list[dict]:  # fmt: skip
+    """A diagnostic, never the headline: each arm's difference from ``baseline`` under resampling
+    of the test images with the trained heads held fixed (test-set noise only)."""
+    from stylaug.core.stats import paired_bootstrap
+
+    out = []
+    for key, variants in grouped(rows).items():
+        base = variants.get((baseline, None), {})
+        for (arm, pool), runs in variants.items():
+            seeds = [s for s in sorted(runs) if s in base and _same_test(base[s], runs[s])]
+            if arm == baseline or not seeds or resamples <= 0:
+                continue
+            r = paired_bootstrap(
+                np.stack([_correct(base[s]) for s in seeds]),
+                np.stack([_correct(runs[s]) for s in seeds]),
+                resamples, confidence, seed,
+            )  # fmt: skip
+            out.append({"scenario": key[3], "source": label(runs[seeds[0]]), "arm": arm,
+                        "pool": pool, "seeds": len(seeds), **_points(r)})  # fmt: skip
+    return out

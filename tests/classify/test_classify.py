@@ -1,5 +1,6 @@
 """classify: counts reach the model, cached == uncached, determinism, result rows, error paths."""
 
+import copy
 import json
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from stylaug.data.scenarios import apply_view, sample_scenario
 from tests.conftest import TINY_DATASET, compose_cfg
 
 FAST = [
+    "classifier.controls=false",  # the controls have their own tests (test_controls.py)
     "classifier.epochs=3",
     "classifier.image_size=32",
     "classifier.num_workers=0",
@@ -68,11 +70,6 @@ def write_fake_augmented(
                     }
     (out / "manifest.jsonl").write_text("".join(json.dumps(v) + "\n" for v in lines.values()))
     return out
-
-
-@pytest.fixture(scope="module")
-def aug_dir(tiny_root, tmp_path_factory):
-    return write_fake_augmented(tiny_root, tmp_path_factory.mktemp("aug") / "johnson")
 
 
 def run(root, tmp_path, aug, *extra):
@@ -283,17 +280,25 @@ def test_any_new_classifier_setting_changes_the_result_identity(tiny_root, aug_d
     from stylaug.classify.stage import config_hash
 
     cfg = compose_cfg("classify", TINY_DATASET, tiny_root)
-    base = config_hash(cfg, "none", None)
+    index = load_index(cfg.dataset)
+    base = config_hash(cfg, index, "none", None)
     for key in ("classifier.some_future_knob", "dataset.some_future_knob",
                 "scenario.some_future_knob", "model.backbone.some_future_knob"):  # fmt: skip
         changed = cfg.copy()
         OmegaConf.update(changed, key, 1, force_add=True)
-        assert config_hash(changed, "none", None) != base, key
+        assert config_hash(changed, index, "none", None) != base, key
     for key, value in (("classifier.force", True), ("classifier.num_workers", 7),
                        ("classifier.aug_views", 3), ("classifier.feature_cache", False)):  # fmt: skip
         same = cfg.copy()
         OmegaConf.update(same, key, value)
-        assert config_hash(same, "none", None) == base, key
+        assert config_hash(same, index, "none", None) == base, key
     views = cfg.copy()
     OmegaConf.update(views, "classifier.aug_views", 3)
-    assert config_hash(views, "randaugment", None) != config_hash(cfg, "randaugment", None)
+    assert config_hash(views, index, "randaugment", None) != config_hash(
+        cfg, index, "randaugment", None
+    )
+    # the dataset's contents are part of the identity: a re-indexed copy is not served old rows
+    reindexed = copy.deepcopy(index)
+    cls = index.classes[0]
+    reindexed.files["train"][cls] = reindexed.files["train"][cls][:-1]
+    assert config_hash(cfg, reindexed, "none", None) != base

@@ -17,23 +17,9 @@ from stylaug.classify.stage import classify
 from stylaug.core.io import read_jsonl
 from stylaug.data.index import load_index
 from stylaug.data.scenarios import apply_view, sample_scenario
-from tests.classify.test_classify import FAST, write_fake_augmented
+from tests.classify.conftest import score_of
+from tests.classify.test_classify import FAST
 from tests.conftest import TINY_DATASET, compose_cfg
-
-
-def score_of(output: str) -> float:
-    return round(int(hashlib.sha1(output.encode()).hexdigest()[:6], 16) / 0xFFFFFF, 4)
-
-
-@pytest.fixture(scope="module")
-def scored_aug(tiny_root, tmp_path_factory):
-    """A fake augmented set whose content scores spread over [0, 1]."""
-    out = write_fake_augmented(tiny_root, tmp_path_factory.mktemp("scored") / "johnson")
-    rows = read_jsonl(out / "manifest.jsonl")
-    for r in rows:
-        r["content_score"] = score_of(r["output"])
-    (out / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return out
 
 
 def overrides(aug, tmp_path, *extra):

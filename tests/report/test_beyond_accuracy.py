@@ -33,6 +33,8 @@ def robustness(acc: float, minority_acc: float = 0.5) -> dict:
         "images": 20,
         **summarize_accuracy(accuracy, per_class, CLASSES),
         "per_class": per_class,
+        "ce": None,
+        "mce": None,
         "relative_ce": None,
         "relative_mce": None,
         "baseline": None,
@@ -84,9 +86,9 @@ def rows(root):
                 scenario, "style_q", seed, list(t), t, stylizer_pool="scenario",
                 robustness=robustness(0.55), quality_filter=filtered(seed),
             )  # fmt: skip
-            add_relative_errors(none["robustness"], none)
+            add_relative_errors(none["robustness"], none, none)
             for r in (style, style_q):
-                add_relative_errors(r["robustness"], none)
+                add_relative_errors(r["robustness"], r, none)
             out += [none, style, style_q]
     return out
 
@@ -139,8 +141,10 @@ def test_robustness_section_puts_clean_and_corrupted_side_by_side(made):
     cells = [c.strip() for c in line.split("|")[1:-1]]
     assert cells[3].startswith("95.00")  # clean: 1 mistake in 20
     assert cells[4].startswith("61.00 ± 1.00 [")  # corrupted: 60, 61, 62
-    assert cells[6].startswith("78.0 [")  # relative mCE: error 0.39 / 0.5 on average
-    assert cells[7].startswith("+11.00 [")  # paired diff of corrupted accuracy vs none
+    assert cells[6].startswith("78.0 [")  # mCE (none = 100): error 0.39 / 0.5 on average
+    # relative mCE (Hendrycks & Dietterich): errors above the clean ones, (0.39 - 0.05) / (0.5 - 0.1)
+    assert cells[7].startswith("85.0 [")
+    assert cells[8].startswith("+11.00 [")  # paired diff of corrupted accuracy vs none
     (row,) = [
         r for r in read_csv(root / "results/robustness.csv")
         if r[0] == "biased_case1" and r[2] == "style"
@@ -148,7 +152,8 @@ def test_robustness_section_puts_clean_and_corrupted_side_by_side(made):
     head = read_csv(root / "results/robustness.csv")[0]
     value = dict(zip(head, row, strict=True))
     assert float(value["corrupted"]) == pytest.approx(61.0)
-    assert float(value["relative_mce"]) == pytest.approx(100 * (0.4 + 0.39 + 0.38) / 3 / 0.5)
+    assert float(value["mce"]) == pytest.approx(100 * (0.4 + 0.39 + 0.38) / 3 / 0.5)
+    assert float(value["relative_mce"]) == pytest.approx(100 * (0.35 + 0.34 + 0.33) / 3 / 0.4)
     assert float(value["clean"]) == pytest.approx(95.0)
     assert float(value["acc_fog"]) == pytest.approx(61.0) and value["family_weather"] != ""
     assert (root / "results/robustness.png").stat().st_size > 5000
@@ -186,10 +191,23 @@ def test_filter_section_says_how_many_were_dropped(made):
 def test_agreement_counts_each_image_once_and_relates_it_to_the_score(made):
     root, md, _ = made
     section = md.split("## Stylized images: ImageNet agreement")[1].split("\n## ")[0]
-    line = next(x for x in section.splitlines() if x.startswith("| johnson |"))
+    name = "synthetic, resnet18:random-init: johnson"
+    line = next(x for x in section.splitlines() if x.startswith(f"| {name} |"))
     # 10 distinct images (rows repeat them); top-1 agrees for 5; shared top-5 = score * 10 // 2
-    assert line.startswith("| johnson | 10 | 0.450 | 50.0% | 40.0% | 0.98")
+    assert line.startswith(f"| {name} | 10 | 0.450 | 50.0% | 40.0% | 0.98")
     assert (root / "results/agreement.png").stat().st_size > 5000
+
+
+def test_agreement_never_pools_datasets_or_backbones():
+    from stylaug.report.beyond_accuracy import agreement_lines
+
+    t = [0, 1, 2, 3] * 5
+    a = fake_row("scarce", "style", 0, t, t, imagenet_agreement=agreement(0))
+    b = fake_row("scarce", "style", 0, t, t, dataset="places365", imagenet_agreement=agreement(0))
+    c = fake_row("scarce", "style", 0, t, t, backbone="efficientnet_lite0:imagenet",
+                 imagenet_agreement=agreement(0))  # fmt: skip
+    lines = agreement_lines([a, b, c])
+    assert len(lines) == 3 and all(x["images"] == 10 for x in lines)
 
 
 def test_report_html_holds_every_table_and_figure_and_nothing_external(made):
