@@ -30,6 +30,7 @@ from stylaug.artifacts.style_families import DECODER_FAMILIES, JOHNSON_FAMILIES,
 from stylaug.augment import augment
 from stylaug.classify.stage import classify
 from stylaug.core.config import CONFIG_DIR
+from stylaug.core.settings_check import check_settings
 from stylaug.data.check import bad_image_summary
 from stylaug.data.index import index_path
 from stylaug.prepare_data.stage import prepare_data
@@ -135,6 +136,7 @@ def run_pipeline(cfg: DictConfig, overrides=()) -> str:
     The output ends with the report's table: the study's timing, any bad-image warning and where
     the wandb runs are come before the report stage, and the per-run wandb lines are summed up in
     one."""
+    check_settings(cfg)  # every numeric setting in range, before any work
     stages, bad_images = stages_to_run(cfg), None
     total = time.perf_counter()
     run_lines = logging.getLogger("stylaug.core.runtime.wandb")

@@ -2,8 +2,10 @@
 
 ``artifacts/stylizers/<dataset>/<class>/<list id>.ckpt`` is a small ``torch.save`` dict - the
 TransformerNet weights plus plain-data metadata (class, pool, list id and the list itself, style
-images and their hashes, settings, which loss-network weights trained it) - so ``stylize`` and
-``augment`` load it without Lightning, and ``stylizer_hash`` names it in manifests.
+images and their hashes, settings, which loss-network weights trained it) and the digest of its
+weights, checked at load (a damaged file is an error naming it, never a silently different
+network) - so ``stylize`` and ``augment`` load it without Lightning, and ``stylizer_hash`` names it
+in manifests.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from stylaug.core.integrity import tensor_digest
 from stylaug.core.io import atomic_path, file_sha256
 from stylaug.models.color import preserve_color
 from stylaug.models.transformer_net import TransformerNet
@@ -28,8 +31,9 @@ class StylizerCheckpointError(ValueError):
 def save_stylizer(path: str | os.PathLike, net: TransformerNet, metadata: dict) -> Path:
     """Write the network weights and ``metadata`` (plain Python data only) atomically."""
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    obj = {"format": FORMAT, "state_dict": state, "metadata": dict(metadata)}
     with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, "state_dict": state, "metadata": dict(metadata)}, tmp)
+        torch.save({**obj, "weights_sha256": tensor_digest(state)}, tmp)
     return Path(path)
 
 
@@ -66,6 +70,13 @@ def load_stylizer(
         )
         raise StylizerCheckpointError(
             f"{path} is not a stylaug stylizer checkpoint (no format={FORMAT!r} marker).{hint}"
+        )
+    recorded = obj.get("weights_sha256")  # absent in checkpoints written before it was recorded
+    if recorded is not None and recorded != tensor_digest(obj["state_dict"]):
+        raise StylizerCheckpointError(
+            f"{path} is damaged: its weights differ from the digest recorded when it was written. "
+            "Retrain it: train_stylizer replaces a damaged checkpoint (the same command that made "
+            "it, or delete the file)."
         )
     metadata = obj["metadata"]
     net = TransformerNet(int(metadata.get("residual_blocks", 5)))
