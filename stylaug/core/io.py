@@ -32,25 +32,38 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """Yield a temporary path next to ``path``; rename it over ``path`` if the block succeeds.
 
     ``suffix`` defaults to the destination's own suffix so that libraries which pick a format from
-    the file name (PIL, matplotlib, torch) still do the right thing.
+    the file name (PIL, matplotlib, torch) still do the right thing. A failed write (a full disk,
+    a read-only folder) leaves ``path`` as it was and is an ``OSError`` that names ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # ".name.<random>.tmp<suffix>": hidden, unique, and still ending in the format suffix.
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.stem}.",
-        suffix=".tmp" + (path.suffix if suffix is None else suffix),
-        dir=path.parent,
-    )
-    os.close(fd)
-    real_tmp = Path(tmp)
+    real_tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # ".name.<random>.tmp<suffix>": hidden, unique, and still ending in the format suffix.
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.stem}.",
+            suffix=".tmp" + (path.suffix if suffix is None else suffix),
+            dir=path.parent,
+        )
+        os.close(fd)
+        real_tmp = Path(tmp)
         yield real_tmp
         os.chmod(real_tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
         os.replace(real_tmp, path)
+    except OSError as err:
+        raise naming(err, path) from err
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            real_tmp.unlink()
+        if real_tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                real_tmp.unlink()
+
+
+def naming(err: OSError, path: Path) -> OSError:
+    """``err`` as an error about writing ``path`` - unless it already names another file (the
+    block read something else) - so a full disk says which file it could not write."""
+    if err.filename is not None and Path(err.filename).parent not in (path.parent, path):
+        return err
+    return type(err)(err.errno, f"cannot write {path}: {err.strerror or err}")
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -79,17 +92,22 @@ def append_jsonl(path: str | os.PathLike, row: dict) -> None:
     goes out in one ``write`` and is fsynced: a crash loses at most the line being written.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(row, sort_keys=True) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise naming(err, path) from err
     try:
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX)
         _repair_tail(fd, path)
         written = os.write(fd, line)
-        if written != len(line):  # never seen on a local disk; would leave a torn line
-            raise OSError(errno.EIO, f"short write ({written} of {len(line)} bytes)", str(path))
+        if written != len(line):  # a full disk: the torn part is repaired by the next append
+            raise OSError(errno.ENOSPC, f"only {written} of {len(line)} bytes fit (disk full?)")
         os.fsync(fd)
+    except OSError as err:
+        raise naming(err, path) from err
     finally:
         os.close(fd)  # releases the lock
 

@@ -23,6 +23,7 @@ stylizer's: weights plus plain-data metadata, so ``augment`` loads it without Li
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -123,8 +124,10 @@ def save_decoder(path: str | os.PathLike, decoder: Decoder, metadata: dict) -> P
     """Weights, metadata and the digest of the weights (checked at load), written atomically."""
     state = {k: v.detach().cpu() for k, v in decoder.state_dict().items()}
     obj = {"format": FORMAT, "state_dict": state, "metadata": dict(metadata)}
+    encoded = io.BytesIO()  # our own write: a full disk is an OSError naming the file
+    torch.save({**obj, "weights_sha256": tensor_digest(state)}, encoded)
     with atomic_path(path) as tmp:
-        torch.save({**obj, "weights_sha256": tensor_digest(state)}, tmp)
+        tmp.write_bytes(encoded.getvalue())
     return Path(path)
 
 

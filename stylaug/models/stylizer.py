@@ -10,6 +10,7 @@ in manifests.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -32,8 +33,10 @@ def save_stylizer(path: str | os.PathLike, net: TransformerNet, metadata: dict) 
     """Write the network weights and ``metadata`` (plain Python data only) atomically."""
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
     obj = {"format": FORMAT, "state_dict": state, "metadata": dict(metadata)}
+    encoded = io.BytesIO()  # our own write: a full disk is an OSError naming the file
+    torch.save({**obj, "weights_sha256": tensor_digest(state)}, encoded)
     with atomic_path(path) as tmp:
-        torch.save({**obj, "weights_sha256": tensor_digest(state)}, tmp)
+        tmp.write_bytes(encoded.getvalue())
     return Path(path)
 
 
