@@ -54,8 +54,9 @@ def load_stylizer(
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
         raise StylizerCheckpointError(
-            f"{path} is not a stylaug stylizer checkpoint: torch cannot read it "
-            f"({type(err).__name__}: {err}). Point to a checkpoint written by train_stylizer."
+            f"{path} is damaged, or not a stylaug stylizer checkpoint: torch cannot read it "
+            f"({type(err).__name__}: {err}). If train_stylizer wrote it, retrain it (train_stylizer "
+            "replaces a damaged checkpoint); else point to a checkpoint written by train_stylizer."
         ) from None
     found = obj.get("format") if isinstance(obj, dict) else None
     if found in OLD_FORMATS:
