@@ -16,6 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_sample_images
+from stylaug.quality import edge_correlation
 from torch import nn
 from torchvision.models import resnet18
 
@@ -24,7 +25,6 @@ from stylaug.models.backbone import Backbone
 from stylaug.models.loss_net import LossNetwork
 from stylaug.models.stylizer import save_stylizer, stylize_batch
 from stylaug.models.transformer_net import TransformerNet
-from stylaug.quality import edge_correlation
 from stylaug.transforms import (
     FAMILIES,
     MixStyle,

@@ -19,6 +19,8 @@ from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 
+EVERY_S = 10.0  # seconds between log lines
+
 
 def duration(seconds: float) -> str:
     """``42 s``, ``3 min 05 s``, ``2 h 07 min``."""
@@ -33,8 +35,8 @@ def duration(seconds: float) -> str:
 class RunProgress(pl.Callback):
     """The whole run's position (training steps, or predict batches) and when it will end."""
 
-    def __init__(self, what: str, every_s: float = 10.0, bar: bool = True):
-        self.what, self.every_s = what, float(every_s)
+    def __init__(self, what: str, every_s: float | None = None, bar: bool = True):
+        self.what, self.every_s = what, EVERY_S if every_s is None else float(every_s)
         self.bar_wanted = bar  # in a terminal; off: nothing there (a log file still gets lines)
         self.bar = None
 
@@ -48,7 +50,7 @@ class RunProgress(pl.Callback):
                 self.bar = tqdm(total=self.total, initial=done, desc=self.what, unit=unit,
                                 dynamic_ncols=True, leave=False)  # fmt: skip
         else:
-            log.info("%s: %d %ss to do (%d done before)", self.what, self.total - done, unit, done)
+            log.info("%s: starting at %s %d of %d", self.what, unit, done, self.total)
 
     def _advance(self, done: int) -> None:
         if not self.total:
