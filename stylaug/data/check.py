@@ -58,11 +58,11 @@ class EmptyClassError(ValueError):
 def _load_cache(path: Path, root: str) -> dict[str, dict]:
     """Cached verdicts for this root and checker, or none (an unreadable cache is just redone)."""
     try:
-        raw = read_sealed_json(path, "It is a cache: every image is checked again.")
+        raw = read_sealed_json(path, remedy="")
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as err:  # DamagedFileError included: never trusted
-        log.warning("ignoring the image-check cache: %s", err)
+        log.warning("ignoring unreadable image-check cache (%s); checking every image", err)
         return {}
     if not isinstance(raw, dict) or raw.get("checker") != CHECKER or raw.get("root") != root:
         return {}
