@@ -30,6 +30,7 @@ from stylaug.artifacts.style_families import DECODER_FAMILIES, JOHNSON_FAMILIES,
 from stylaug.augment import augment
 from stylaug.classify.stage import classify
 from stylaug.core.config import CONFIG_DIR
+from stylaug.core.interruption import exit_on_stop_signals
 from stylaug.core.settings_check import check_settings
 from stylaug.data.check import bad_image_summary
 from stylaug.data.index import index_path
@@ -179,7 +180,8 @@ def wandb_runs(cfg: DictConfig) -> str:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="pipeline")
 def main(cfg: DictConfig) -> None:
-    run_pipeline(cfg, list(HydraConfig.get().overrides.task))
+    with exit_on_stop_signals("pipeline"):  # SIGTERM/Ctrl+C: clean up, exit 143/130
+        run_pipeline(cfg, list(HydraConfig.get().overrides.task))
 
 
 if __name__ == "__main__":

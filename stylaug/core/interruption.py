@@ -9,8 +9,9 @@ trainer ``make_trainer`` builds) raises ``Interrupted`` at the end of the traini
 batch in progress, where the state is whole: ``AtomicCheckpoint`` saves ``last.ckpt`` at that
 step, the log says "interrupted at step N of M ...; rerun the same command to resume", and the
 process exits with 128 + the signal's number (143 for SIGTERM, 130 for SIGINT, what a shell reports
-for a process the signal ended). A second Ctrl+C stops at once. Outside these blocks the signals
-act as usual.
+for a process the signal ended). A second Ctrl+C stops at once. Outside these blocks, in a command
+(``exit_on_stop_signals``), SIGTERM raises where it lands, as Ctrl+C does: writes in progress clean
+up, and the command exits 143 or 130 with the same line.
 """
 
 from __future__ import annotations
@@ -90,7 +91,36 @@ def stop_signals(what: str) -> Iterator[None]:
 def _said(signum: int, message: str) -> Interrupted:
     full = f"{message} ({signal.Signals(signum).name}); rerun the same command to resume"
     log.error(full)
-    return Interrupted(signum, full)
+    err = Interrupted(signum, full)
+    err.said = True
+    return err
+
+
+def _raise_interrupted(signum, frame) -> None:
+    raise Interrupted(signum, "interrupted")
+
+
+@contextlib.contextmanager
+def exit_on_stop_signals(what: str) -> Iterator[None]:
+    """Around a whole command: SIGTERM anywhere raises ``Interrupted`` (as Ctrl+C raises
+    KeyboardInterrupt), so ``finally`` blocks run - a write in progress removes its temp file -
+    and the command exits 143 (130 for Ctrl+C) with the line saying so, not silently by the
+    signal. ``stop_signals`` blocks inside stop at a step end instead."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    try:
+        yield
+    except Interrupted as err:
+        if getattr(err, "said", False):
+            raise
+        raise _said(err.signum, f"{what} interrupted") from None
+    except KeyboardInterrupt:
+        raise _said(signal.SIGINT, f"{what} interrupted") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class StopAtStepEnd(pl.Callback):
