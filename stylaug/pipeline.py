@@ -30,6 +30,8 @@ from stylaug.artifacts.style_families import DECODER_FAMILIES, JOHNSON_FAMILIES,
 from stylaug.augment import augment
 from stylaug.classify.stage import classify
 from stylaug.core.config import CONFIG_DIR
+from stylaug.core.interruption import exit_on_stop_signals
+from stylaug.core.settings_check import check_settings
 from stylaug.data.check import bad_image_summary
 from stylaug.data.index import index_path
 from stylaug.prepare_data.stage import prepare_data
@@ -135,6 +137,7 @@ def run_pipeline(cfg: DictConfig, overrides=()) -> str:
     The output ends with the report's table: the study's timing, any bad-image warning and where
     the wandb runs are come before the report stage, and the per-run wandb lines are summed up in
     one."""
+    check_settings(cfg)  # every numeric setting in range, before any work
     stages, bad_images = stages_to_run(cfg), None
     total = time.perf_counter()
     run_lines = logging.getLogger("stylaug.core.runtime.wandb")
@@ -177,7 +180,8 @@ def wandb_runs(cfg: DictConfig) -> str:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="pipeline")
 def main(cfg: DictConfig) -> None:
-    run_pipeline(cfg, list(HydraConfig.get().overrides.task))
+    with exit_on_stop_signals("pipeline"):  # SIGTERM/Ctrl+C: clean up, exit 143/130
+        run_pipeline(cfg, list(HydraConfig.get().overrides.task))
 
 
 if __name__ == "__main__":

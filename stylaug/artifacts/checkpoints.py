@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stylaug.core.commands import command_line
+
 
 def checkpoint_path(stylizer_dir, cls: str, identifier: str) -> Path:
     return Path(stylizer_dir) / cls / f"{identifier}.ckpt"
@@ -16,19 +18,17 @@ def checkpoint_path(stylizer_dir, cls: str, identifier: str) -> Path:
 
 def train_command(dataset: str, root, needed: dict[str, set], pool: str = "scenario") -> str:
     """The train_stylizer multirun that makes the stylizers of ``needed`` {class: {(scenario,
-    seed)}} (pool=class: one per class, scenario and seed do not matter)."""
+    seed)}} (pool=class: one per class, scenario and seed do not matter), with this run's
+    overrides (``stylaug.core.commands``)."""
     classes = sorted(needed)
-    parts = [f"python -m stylaug.train_stylizer -m class={','.join(classes)}"]
+    args = ["-m", f"class={','.join(classes)}"]
     if pool == "scenario":
         scenarios = sorted({s for v in needed.values() for s, _ in v})
         seeds = sorted({seed for v in needed.values() for _, seed in v})
-        parts += [f"scenario={','.join(scenarios)}", f"seed={','.join(map(str, seeds))}"]
+        args += [f"scenario={','.join(scenarios)}", f"seed={','.join(map(str, seeds))}"]
     else:
-        parts.append(f"stylizer.pool={pool}")
-    parts.append(f"dataset={dataset}")
-    if str(root) != ".":
-        parts.append(f"paths.root={root}")
-    return " ".join(parts)
+        args.append(f"stylizer.pool={pool}")
+    return command_line("train_stylizer", args, dataset, root)
 
 
 def decoder_path(out_dir, identifier: str) -> Path:
@@ -36,13 +36,11 @@ def decoder_path(out_dir, identifier: str) -> Path:
 
 
 def decoder_command(dataset: str, root, needed: dict[str, set], pool: str = "scenario") -> str:
-    """The train_decoder multirun that makes the decoders of ``needed`` {id: {(scenario, seed)}}."""
+    """The train_decoder multirun that makes the decoders of ``needed`` {id: {(scenario, seed)}},
+    with this run's overrides."""
     scenarios = sorted({s for v in needed.values() for s, _ in v})
     seeds = sorted({seed for v in needed.values() for _, seed in v})
-    parts = [f"python -m stylaug.train_decoder -m scenario={','.join(scenarios)}"]
-    parts += [f"seed={','.join(map(str, seeds))}", f"dataset={dataset}"]
+    args = ["-m", f"scenario={','.join(scenarios)}", f"seed={','.join(map(str, seeds))}"]
     if pool != "scenario":
-        parts.append(f"stylizer.pool={pool}")
-    if str(root) != ".":
-        parts.append(f"paths.root={root}")
-    return " ".join(parts)
+        args.append(f"stylizer.pool={pool}")
+    return command_line("train_decoder", args, dataset, root)

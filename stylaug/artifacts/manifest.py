@@ -1,9 +1,9 @@
 """An augmented set on disk: its images, its ``manifest.jsonl``, and how the two are kept in step.
 
 Each stylized image is written to a temp name and renamed, then its manifest line is appended, so
-after a crash or SIGKILL the files with a line are exactly the finished images. ``reconcile``
-restores that invariant (drops stale, duplicate and torn lines, deletes orphans) before a rerun
-resumes (``stylaug.augment.manifest_writer`` writes images and lines during generation).
+after a crash or SIGKILL the files with a line are exactly the finished images. Each line records
+the sha256 of its image. ``reconcile`` restores that invariant (drops stale, duplicate and torn
+lines and the lines of damaged images, deletes orphans) before a rerun resumes (``stylaug.augment.manifest_writer`` writes images and lines during generation).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stylaug.core.io import atomic_write_text, read_jsonl
+from stylaug.core.io import atomic_write_text, file_sha256, read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ def reconcile(out_dir: Path, wanted: dict[str, dict]) -> dict[str, dict]:
     manifest = out_dir / MANIFEST
     rows = read_jsonl(manifest)
     keep: dict[str, dict] = {}
+    bad = []
     for row in rows:
         current = wanted.get(row.get("stylizer_id"))
         if current is not None and (
@@ -42,7 +43,15 @@ def reconcile(out_dir: Path, wanted: dict[str, dict]) -> dict[str, dict]:
             or not (out_dir / row["output"]).is_file()
         ):
             continue
+        if current is not None and damaged(out_dir, row):
+            bad.append(row["output"])
+            continue
         keep[row["output"]] = row  # a repeated output: the last line wins
+    if bad:
+        log.warning(
+            "%s: %d images differ from the sha256 recorded when they were written (damaged), "
+            "e.g. %s: they are made again", out_dir, len(bad), ", ".join(bad[:3]),
+        )  # fmt: skip
     torn = (
         manifest.is_file() and manifest.stat().st_size and not manifest.read_bytes().endswith(b"\n")
     )
@@ -62,6 +71,13 @@ def reconcile(out_dir: Path, wanted: dict[str, dict]) -> dict[str, dict]:
     if removed:
         log.info("removed %d files without a manifest line (from an interrupted run)", removed)
     return keep
+
+
+def damaged(out_dir: Path, row: dict) -> bool:
+    """Whether a listed image's bytes differ from the sha256 recorded when it was written (rows
+    written before images were hashed have none and pass)."""
+    recorded = row.get("sha256")
+    return recorded is not None and file_sha256(Path(out_dir) / row["output"]) != recorded
 
 
 def quality_of(rows: list[dict]) -> dict:

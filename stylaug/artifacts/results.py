@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stylaug.core.commands import command_line
 from stylaug.core.io import append_jsonl, read_jsonl
 
 TRADITIONAL_ARMS = ("flip_crop_jitter", "randaugment")
@@ -28,9 +29,9 @@ def append_result(results_file: str | Path, row: dict) -> None:
 def load_results(results_file: str | Path) -> list[dict]:
     rows = read_jsonl(results_file)
     if not rows:
+        sweep = ["-m", "scenario=balanced,biased_case1,biased_case2,scarce", "seed=0,1,2"]
         raise FileNotFoundError(
-            f"no classify results in {results_file}. Run `python -m stylaug.classify` (e.g. "
-            "`-m scenario=balanced,biased_case1,biased_case2,scarce seed=0,1,2`) first, with the "
-            "same paths.root."
+            f"no classify results in {results_file}. Run classify first, e.g. "
+            f"`{command_line('classify', sweep)}`"
         )
     return rows

@@ -5,11 +5,13 @@ from omegaconf import DictConfig
 
 from stylaug.augment.stage import augment
 from stylaug.core.config import CONFIG_DIR
+from stylaug.core.interruption import exit_on_stop_signals
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="augment")
 def main(cfg: DictConfig) -> None:
-    augment(cfg)
+    with exit_on_stop_signals("augment"):  # SIGTERM/Ctrl+C: clean up, exit 143/130
+        augment(cfg)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ how it is kept in step with the files: ``stylaug.artifacts.manifest``)."""
 from __future__ import annotations
 
 import collections
+import hashlib
+import io
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +15,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from pytorch_lightning.callbacks import BasePredictionWriter
-from tqdm import tqdm
 
 from stylaug.artifacts.manifest import FORMATS, MANIFEST, SCORE_KEYS
 from stylaug.core.cost import trainer_device
@@ -22,12 +23,17 @@ from stylaug.core.io import append_jsonl, atomic_path
 log = logging.getLogger(__name__)
 
 
-def write_image(path: Path, array: np.ndarray, fmt: str, quality: int) -> None:
-    """Encode and write one image atomically (temp name + rename). PNG at zlib level 1: the same
-    pixels for a fraction of level 6's CPU, which would otherwise be taken from the network."""
+def write_image(path: Path, array: np.ndarray, fmt: str, quality: int) -> str:
+    """Encode and write one image atomically (temp name + rename); its sha256, which the manifest
+    records so a damaged file is found later. PNG at zlib level 1: the same pixels for a fraction
+    of level 6's CPU, which would otherwise be taken from the network."""
     options = {"quality": quality} if fmt == "jpeg" else {"compress_level": 1}
+    encoded = io.BytesIO()
+    Image.fromarray(array).save(encoded, format=FORMATS[fmt][0], **options)
+    data = encoded.getvalue()
     with atomic_path(path) as tmp:
-        Image.fromarray(array).save(tmp, format=FORMATS[fmt][0], **options)
+        tmp.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
 
 
 class ManifestWriter(BasePredictionWriter):
@@ -42,7 +48,7 @@ class ManifestWriter(BasePredictionWriter):
         self.jobs, self.out_dir, self.quality = jobs, Path(out_dir), int(quality)
         self.row_extra = row_extra  # stylizer id -> extra manifest keys (hash, settings, ...)
         self.threads, self.max_pending = int(threads), int(max_pending)
-        self.pool = self.pending = self.bar = None
+        self.pool = self.pending = None
 
     def setup(self, trainer, pl_module, stage):
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="augment-writer")
@@ -52,15 +58,11 @@ class ManifestWriter(BasePredictionWriter):
         self.device = trainer_device(trainer)["kind"]
 
     def on_predict_start(self, trainer, pl_module):
-        n = sum(1 for _ in range(trainer.global_rank, len(self.jobs), trainer.world_size))
-        self.bar = tqdm(
-            total=n, unit="img", desc=f"stylizing (rank {trainer.global_rank})", smoothing=0.1
-        )
         self.clock = time.perf_counter()
 
     def write_one(self, i: int, array: np.ndarray, scores: list[float], seconds: float) -> None:
         job = self.jobs[i]
-        write_image(self.out_dir / job.output, array, job.format, self.quality)
+        sha256 = write_image(self.out_dir / job.output, array, job.format, self.quality)
         row = {
             "source": job.source,
             "view": job.view,
@@ -68,6 +70,7 @@ class ManifestWriter(BasePredictionWriter):
             "stylizer_id": job.stylizer,
             "format": job.format,
             "output": job.output,
+            "sha256": sha256,
             **self.row_extra[job.stylizer],
             "rank": self.rank,
             "gen_seconds": round(seconds, 6),  # this image's share of its batch's wall time
@@ -96,16 +99,20 @@ class ManifestWriter(BasePredictionWriter):
                 self.failed += 1
         while len(self.pending) > self.max_pending:
             self._finish_one()
-        self.bar.update(len(batch_indices))
 
     def _finish_one(self):
         self.pending.popleft().result()  # re-raises a writing error here, in the main thread
         self.written += 1
 
+    def on_exception(self, trainer, pl_module, exception):
+        """Interrupted (a stop signal, an error): images already handed to the pool are finished
+        with their lines, so a rerun keeps them."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+
     def on_predict_end(self, trainer, pl_module):
         while self.pending:
             self._finish_one()
-        self.bar.close()
         self.pool.shutdown()
         trainer.strategy.barrier("augment-writer")  # every rank's files and lines are in place
         log.info("rank %d wrote %d images (%d unreadable)", self.rank, self.written, self.failed)

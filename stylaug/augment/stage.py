@@ -69,12 +69,14 @@ from stylaug.augment.set_description import (
     write_samples,
 )
 from stylaug.augment.set_plan import SetPlan, plan_jobs
+from stylaug.core.interruption import stop_signals
 from stylaug.core.runtime import finish_logger, make_logger, make_trainer
+from stylaug.core.settings_check import check_settings
 from stylaug.data.dataset import collate_images
 from stylaug.data.images import check_on_bad_image
 from stylaug.data.index import DatasetIndex, load_index
 from stylaug.models.adain import decoder_hash, load_decoder
-from stylaug.models.stylizer import load_stylizer, stylizer_hash
+from stylaug.models.stylizer import StylizerCheckpointError, load_stylizer, stylizer_hash
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +107,17 @@ def load_stylizers(cfg: DictConfig, index: DatasetIndex, plan: SetPlan) -> dict[
     stylizers = {}
     for cls, sid in used:
         path = checkpoint_path(folder, cls, sid)
-        net, meta = load_stylizer(path)
+        retrain = train_command(index.name, cfg.paths.root, {cls: plan.needed[(cls, sid)]},
+                                cfg.stylizer.pool)  # fmt: skip
+        try:
+            net, meta = load_stylizer(path)
+        except StylizerCheckpointError as err:  # damaged: train_stylizer replaces it
+            raise StylizerCheckpointError(f"{err} That is: {retrain}") from None
         if meta.get("dataset") != index.name or meta.get("class") != cls:
             raise ValueError(
                 f"{path} is the stylizer of class {meta.get('class')!r} on dataset "
                 f"{meta.get('dataset')!r}, not of {cls!r} on {index.name!r}; retrain it with "
-                f"python -m stylaug.train_stylizer class={cls} dataset={index.name}"
+                f"{retrain}"
             )
         preserve = cfg.augment.preserve_color
         stylizers[sid] = {
@@ -148,7 +155,12 @@ def load_decoders(cfg: DictConfig, index: DatasetIndex, plan: SetPlan) -> dict[s
     decoders = {}
     for did in used:
         path = decoder_path(folder, did)
-        net, meta = load_decoder(path)
+        try:
+            net, meta = load_decoder(path)
+        except ValueError as err:  # damaged: train_decoder replaces it
+            command = decoder_command(index.name, cfg.paths.root, {did: plan.decoders[did]},
+                                      cfg.stylizer.pool)  # fmt: skip
+            raise ValueError(f"{err} That is: {command}") from None
         if meta.get("dataset") != index.name:
             raise ValueError(f"{path} is a decoder of dataset {meta.get('dataset')!r}")
         decoders[did] = {
@@ -170,6 +182,7 @@ def augment(cfg: DictConfig) -> dict:
     """Make every set of ``augment.families`` x ``augment.alphas`` (null: the one of
     ``augment.family`` and ``augment.alpha``); return its summary (several sets: per tag, with
     totals, and a grid of the same sources in every set)."""
+    check_settings(cfg)  # every numeric setting in range, before any work
     sets = [set_config(cfg, family, alpha) for family, alpha in sets_to_make(cfg.augment)]
     if len(sets) == 1:
         return make_set(sets[0])
@@ -264,11 +277,13 @@ def run_predict(cfg, jobs, plan, makers, extra, index, image_size, out_dir) -> b
         prefetch_factor=4 if workers else None,
     )
     writer = ManifestWriter(jobs, out_dir, a.jpeg_quality, extra, a.write_threads)
-    overrides.update(enable_progress_bar=False, enable_model_summary=False)
+    what = f"augment {a.tag} ({len(jobs)} images)"
+    overrides.update(enable_model_summary=False, progress=what)
     trainer = make_trainer(cfg, "augment", False, [writer], **overrides)
     if len(jobs) < trainer.world_size:  # Lightning needs >= 1 image per rank; not worth spawning
         trainer = make_trainer(
             cfg, "augment", False, [writer], devices=1, strategy="auto", **overrides
         )
-    trainer.predict(module, dataloaders=loader, return_predictions=False)
+    with stop_signals(what):  # SIGTERM/SIGINT: finished images are kept, exit 143/130
+        trainer.predict(module, dataloaders=loader, return_predictions=False)
     return trainer.is_global_zero

@@ -39,10 +39,11 @@ from omegaconf import DictConfig, OmegaConf
 from torchvision import transforms as T
 
 from stylaug.artifacts.checkpoints import checkpoint_path, train_command
-from stylaug.artifacts.manifest import MANIFEST, quality_of
+from stylaug.artifacts.manifest import MANIFEST, damaged, quality_of
 from stylaug.artifacts.results import TRADITIONAL_ARMS
 from stylaug.artifacts.style_families import STYLE_FAMILIES, set_tag, slot_for
 from stylaug.artifacts.training_lists import check_pool, list_id, training_list
+from stylaug.core.commands import command_line
 from stylaug.core.io import read_jsonl
 from stylaug.data.scenarios import ScenarioSplit
 from stylaug.models.backbone import Backbone
@@ -61,6 +62,7 @@ PER_IMAGE_KEYS = {
     "image_alpha",
     "style_source",
     "gen_seconds",
+    "sha256",
     "device",
     "train_seconds",  # what the set cost: in StyleSet.compute, not in its identity
     "train_device",
@@ -178,9 +180,12 @@ def check_arms(cfg: DictConfig) -> list[str]:
 
 
 def augment_command(cfg: DictConfig) -> str:
-    root = "" if str(cfg.paths.root) == "." else f" paths.root={cfg.paths.root}"
-    pool = "" if cfg.stylizer.pool == "scenario" else f" stylizer.pool={cfg.stylizer.pool}"
-    return f"python -m stylaug.augment dataset={cfg.dataset.name} seed={cfg.seed}{pool}{root}"
+    """The augment run that makes this (scenario, seed)'s stylized images, with this run's
+    overrides (``stylaug.core.commands``)."""
+    args = [f"seed={cfg.seed}"]
+    if cfg.stylizer.pool != "scenario":
+        args.append(f"stylizer.pool={cfg.stylizer.pool}")
+    return command_line("augment", args, cfg.dataset.name, cfg.paths.root)
 
 
 @dataclass
@@ -232,7 +237,7 @@ def missing_style_error(cfg, index, split, arm, manifest, missing, total) -> Fil
         f"arm {arm!r}: {len(missing)} of the {total} stylized images that scenario "
         f"{split.scenario!r} (seed {split.seed}, stylizer.pool={pool}) needs are missing "
         f"({manifest} {where}; first missing: {missing[0]}). Make them with {first}"
-        f"`{augment_command(cfg)}` (same experiment= and dataset overrides), point "
+        f"`{augment_command(cfg)}`, point "
         f"classifier.style_sources.{arm} at the right folder, or run classifier.arms=[none]."
     )
 
@@ -268,6 +273,9 @@ def style_set(
             e = entries.get((sid, source, int(view)))
             if e is None or not (folder / e["output"]).exists():
                 missing.append(f"{source} (view {view}, slot {cls}/{sid})")
+                continue
+            if damaged(folder, e):  # not what augment wrote: made again by augment
+                missing.append(f"{folder / e['output']} (damaged: sha256 differs from manifest)")
                 continue
             if e.get("class", cls) != cls:
                 raise ValueError(

@@ -7,10 +7,13 @@ reuses the same few thousand images over and over, so each is pushed through the
 and the head trains on cached features afterwards.
 
 Layout: ``<cache_dir>/<slug>/`` per (weights, transform) pair, with ``meta.json`` describing both
-and any number of shards ``shard-*.npy``. A shard is one structured array ``(key, feat)`` written
-atomically (temp + rename), so concurrent jobs only ever add whole shards; readers open shards with
-``mmap`` and copy out just the rows they need, so memory stays at the size of the requested feature
-matrix, not of the whole cache. Many small shards are merged into one now and then.
+and any number of shards ``shard-<sha256>.npy``. A shard is one structured array ``(key, feat)``
+written atomically (temp + rename) and named by the sha256 of its bytes, so concurrent jobs only
+ever add whole shards, and a reader checks each shard against its name before using it: a
+truncated or altered shard is named in a warning, deleted and its features recomputed, never
+reused (numpy alone either fails naming no file or reads the wrong numbers). Readers open shards
+with ``mmap`` and copy out just the rows they need, so memory stays at the size of the requested
+feature matrix, not of the whole cache. Many small shards are merged into one now and then.
 
 A key is a 16-byte BLAKE2b of (file-content sha256, weights description, transform description,
 view), so a moved or renamed file is still a hit and an edited file is a miss.
@@ -20,9 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import logging
 import os
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -33,7 +36,8 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
-from stylaug.core.io import atomic_path, atomic_write_json, file_sha256
+from stylaug.core.interruption import stop_signals
+from stylaug.core.io import atomic_write_bytes, atomic_write_json, file_sha256
 from stylaug.core.runtime import make_trainer
 from stylaug.data.dataset import ImageFiles, SeededView, SourceView, collate_images
 from stylaug.data.images import BadImageError
@@ -106,6 +110,7 @@ class FeatureCache:
         slug = hashlib.sha1(f"{weights}\n{transform}".encode()).hexdigest()[:16]
         self.dir = Path(root) / slug
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._verified: dict[Path, tuple[int, int]] = {}  # shard -> (size, mtime) checked
         meta = self.dir / "meta.json"
         if not meta.exists():
             atomic_write_json(meta, {"weights": weights, "transform": transform, "dim": self.dim})
@@ -114,10 +119,31 @@ class FeatureCache:
         return sorted(self.dir.glob("shard-*.npy"))
 
     def _open(self, path: Path):
+        """The shard, memory-mapped, once its content matches the digest in its name; a damaged
+        one is named, deleted and None (its features are then recomputed); None too if another
+        job merged it away meanwhile."""
         try:
+            stat = path.stat()
+            if self._verified.get(path) != (stat.st_size, stat.st_mtime_ns):
+                digest = path.stem.removeprefix("shard-")
+                if len(digest) != 64:
+                    return self._discard(path, "written before shards carried a digest")
+                if file_sha256(path) != digest:
+                    return self._discard(path, "its content does not match its digest")
+                self._verified[path] = (stat.st_size, stat.st_mtime_ns)
             return np.load(path, mmap_mode="r")
         except FileNotFoundError:  # merged away by another job between listing and opening
             return None
+        except (OSError, ValueError) as err:  # verified, then damaged: numpy says no more than this
+            return self._discard(path, f"numpy cannot read it: {err}")
+
+    def _discard(self, path: Path, why: str) -> None:
+        log.warning("feature cache: %s is damaged (%s): deleted, its features are recomputed",
+                    path, why)  # fmt: skip
+        self._verified.pop(path, None)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return None
 
     def get(self, keys: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
         """(features [n, dim] float32, found mask [n]); rows not found are zero."""
@@ -148,9 +174,12 @@ class FeatureCache:
             self.merge()
 
     def _write(self, arr: np.ndarray) -> Path:
-        path = self.dir / f"shard-{uuid.uuid4().hex}.npy"
-        with atomic_path(path) as tmp:
-            np.save(tmp, arr)
+        """One shard, named by the sha256 of its bytes (what it holds is what its name says)."""
+        buf = io.BytesIO()
+        np.save(buf, arr)
+        data = buf.getvalue()
+        path = self.dir / f"shard-{hashlib.sha256(data).hexdigest()}.npy"
+        atomic_write_bytes(path, data)
         return path
 
     def merge(self) -> None:
@@ -162,8 +191,8 @@ class FeatureCache:
         merged = np.concatenate([np.asarray(p) for p in parts])
         raw = merged["key"].tobytes()
         first = {raw[16 * i : 16 * i + 16]: i for i in range(len(merged) - 1, -1, -1)}
-        self._write(merged[np.sort(np.fromiter(first.values(), int))])
-        for p in shards:
+        kept = self._write(merged[np.sort(np.fromiter(first.values(), int))])
+        for p in (p for p in shards if p != kept):
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
 
@@ -189,7 +218,8 @@ def extract(
         collate_fn=collate_images,
     )
     backbone.eval()
-    out = trainer.predict(FeatureExtractor(backbone), loader)
+    with stop_signals(f"feature extraction ({len(images)} images)"):  # exit 143/130, cache kept
+        out = trainer.predict(FeatureExtractor(backbone), loader)
     feats = torch.cat([f for f, _ in out]).numpy()
     ok = torch.cat([o for _, o in out]).numpy().astype(bool)
     return feats, ok
@@ -291,7 +321,7 @@ class ScenarioFeatures:
     def trainer(self) -> pl.Trainer:
         return make_trainer(
             self.cfg, "classify", logger=False, devices=1, strategy="auto", precision="32-true",
-            enable_model_summary=False, enable_checkpointing=False,
+            enable_model_summary=False, enable_checkpointing=False, progress="backbone features",
         )  # fmt: skip
 
     def _features(self, paths, cache, transform, view=None, mirror=False):

@@ -67,6 +67,7 @@ from stylaug.classify.quality_filter import (
 from stylaug.core.identity import RESULT_FREE_KEYS, digest, node_settings
 from stylaug.core.io import append_jsonl, read_jsonl
 from stylaug.core.runtime import finish_logger, make_logger, run_dir
+from stylaug.core.settings_check import check_settings
 from stylaug.data.images import check_on_bad_image
 from stylaug.data.index import DatasetIndex, load_index
 from stylaug.data.scenarios import ScenarioSplit, sample_scenario
@@ -130,6 +131,7 @@ def pending_arms(cfg: DictConfig, arms: list[str], hashes: dict, split: Scenario
 
 def classify(cfg: DictConfig) -> list[dict]:
     """Run every configured arm of one (scenario, seed); append and return the new result rows."""
+    check_settings(cfg)  # every numeric setting in range, before any work
     check_on_bad_image(cfg.data.on_bad_image)
     c = cfg.classifier
     specs = arm_specs(cfg)

@@ -9,11 +9,12 @@ of the batch that made it: decoding, stylizing, scoring) and ``device``.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import torch
+
+from stylaug.core.integrity import read_stamp
 
 
 def device_description(accelerator: str | torch.device | None = None, processes: int = 1) -> dict:
@@ -33,9 +34,8 @@ def trainer_device(trainer) -> dict:
 
 def resumed_seconds(stamp: Path, resumed: bool) -> float:
     """Training seconds an interrupted run recorded before this one resumed it."""
-    if not resumed or not stamp.is_file():
-        return 0.0
-    return float(json.loads(stamp.read_text()).get("train_seconds", 0.0))
+    recorded = read_stamp(stamp) if resumed else None
+    return float(recorded.get("train_seconds", 0.0)) if recorded else 0.0
 
 
 def set_compute(rows: dict) -> dict:

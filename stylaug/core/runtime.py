@@ -13,6 +13,9 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from stylaug.core.interruption import StopAtStepEnd
+from stylaug.core.progress import RunProgress
+
 log = logging.getLogger(__name__)
 run_log = logging.getLogger(f"{__name__}.wandb")  # the pipeline quiets it and says it once
 
@@ -66,6 +69,8 @@ def make_logger(
     elif target.endswith("CSVLogger"):
         kwargs = {"name": f"{job_type}/{name}"}
     logger = hydra.utils.instantiate(cfg.logger, **kwargs)
+    if target.endswith("WandbLogger"):  # Lightning passes anonymous=None, which wandb >= 0.19
+        logger._wandb_init.pop("anonymous", None)  # warns about on every run, even disabled
     config = OmegaConf.to_container(cfg, resolve=True)
     if extra_config:
         config.update(extra_config)
@@ -90,15 +95,27 @@ def finish_logger(logger) -> None:
 
 
 def make_trainer(
-    cfg: DictConfig, stage: str, logger=False, callbacks=(), **overrides
+    cfg: DictConfig,
+    stage: str,
+    logger=False,
+    callbacks=(),
+    progress: str | None = None,
+    **overrides,
 ) -> pl.Trainer:
-    """``cfg.trainer`` with the stage's callbacks and overrides (e.g. max_steps, precision)."""
+    """``cfg.trainer`` with the stage's callbacks and overrides (e.g. max_steps, precision).
+
+    Every trainer stops at the end of a step on SIGTERM or SIGINT inside ``stop_signals``
+    (``StopAtStepEnd``). ``progress``: what the run is called in its own progress display over
+    the whole run (``RunProgress``: a bar in a terminal, log lines in a file), which replaces
+    Lightning's per-epoch bar."""
     params = OmegaConf.to_container(cfg.trainer, resolve=True)
     params.update(overrides)
     params["default_root_dir"] = str(run_dir(cfg, stage))
-    return hydra.utils.instantiate(
-        params, logger=logger, callbacks=list(callbacks), _convert_="all"
-    )
+    callbacks = [*callbacks, StopAtStepEnd()]
+    if progress is not None:
+        callbacks.append(RunProgress(progress, bar=params.get("enable_progress_bar", True)))
+        params["enable_progress_bar"] = False
+    return hydra.utils.instantiate(params, logger=logger, callbacks=callbacks, _convert_="all")
 
 
 def device_for(cfg: DictConfig) -> torch.device:

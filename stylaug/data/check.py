@@ -8,12 +8,11 @@ of the index and listed in its ``meta.bad_images``, or stop ``prepare_data`` wit
 
 Verdicts are cached in ``image_check.json`` next to ``index.json``, keyed by the path relative to
 the dataset root and checked against the file's (size, mtime_ns): a rerun decodes only new or
-changed files.
+changed files. The cache carries the digest of its content; a damaged one is named and ignored.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 import PIL
 from tqdm import tqdm
 
-from stylaug.core.io import atomic_write_json
+from stylaug.core.integrity import read_sealed_json, write_sealed_json
 from stylaug.data.images import MAX_SIDE, BadImageError, check_on_bad_image, load_rgb
 from stylaug.data.index import DatasetIndex
 
@@ -59,13 +58,11 @@ class EmptyClassError(ValueError):
 def _load_cache(path: Path, root: str) -> dict[str, dict]:
     """Cached verdicts for this root and checker, or none (an unreadable cache is just redone)."""
     try:
-        raw = json.loads(path.read_text())
+        raw = read_sealed_json(path, remedy="")
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as err:
-        log.warning(
-            "ignoring unreadable image-check cache %s (%s); checking every image", path, err
-        )
+    except (OSError, ValueError) as err:  # DamagedFileError included: never trusted
+        log.warning("ignoring unreadable image-check cache (%s); checking every image", err)
         return {}
     if not isinstance(raw, dict) or raw.get("checker") != CHECKER or raw.get("root") != root:
         return {}
@@ -138,7 +135,7 @@ def _verdicts(root: Path, rels: list[str], cache_path: Path) -> dict[str, str | 
             todo.append((rel, st.st_size, st.st_mtime_ns))
 
     def save() -> None:
-        atomic_write_json(cache_path, {"checker": CHECKER, "root": str(root), "files": entries})
+        write_sealed_json(cache_path, {"checker": CHECKER, "root": str(root), "files": entries})
 
     last_save = time.monotonic()
     for rel, size, mtime_ns in tqdm(

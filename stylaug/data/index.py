@@ -7,11 +7,11 @@ so paths can serve as stable identifiers in manifests, caches and results.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stylaug.core.io import atomic_write_json
+from stylaug.core.commands import command_line
+from stylaug.core.integrity import read_sealed_json, write_sealed_json
 
 CLASSES = ("desert_sand", "hot_spring", "ocean", "skyscraper")
 SPLITS = ("train", "test")  # "test" is Places365's official validation set, used for nothing else
@@ -46,7 +46,7 @@ class DatasetIndex:
         root = Path(self.root).resolve()
         base = path.parent.resolve()
         stored = root.relative_to(base).as_posix() if root.is_relative_to(base) else str(root)
-        atomic_write_json(
+        write_sealed_json(
             path,
             {
                 "name": self.name,
@@ -58,14 +58,17 @@ class DatasetIndex:
         )
 
     @classmethod
-    def load(cls, path: str | Path) -> DatasetIndex:
+    def load(cls, path: str | Path, fix: str | None = None) -> DatasetIndex:
+        """The index at ``path``; ``fix``: the prepare_data command that (re)writes it."""
         path = Path(path)
+        fix = fix or "python -m stylaug.prepare_data (with the same dataset= and paths.root=)"
         if not path.exists():
-            raise FileNotFoundError(
-                f"no dataset index at {path}. Run `python -m stylaug.prepare_data` with the same "
-                "dataset= and paths.root= first."
-            )
-        raw = json.loads(path.read_text())
+            raise FileNotFoundError(f"no dataset index at {path}. Run `{fix}` first.")
+        raw = read_sealed_json(
+            path,
+            f"Run `{fix}` again: it writes a new index.",
+            required=False,  # indexes written before they were sealed
+        )
         root = Path(raw["root"])
         if not root.is_absolute():  # relative roots are relative to the index file's folder
             root = (path.parent / root).resolve()
@@ -78,4 +81,5 @@ def index_path(dataset_cfg) -> Path:
 
 
 def load_index(dataset_cfg) -> DatasetIndex:
-    return DatasetIndex.load(index_path(dataset_cfg))
+    fix = command_line("prepare_data", [f"dataset.dir={dataset_cfg.dir}"], dataset_cfg.name)
+    return DatasetIndex.load(index_path(dataset_cfg), fix)

@@ -24,7 +24,6 @@ These are smoke-test data: results on them say the code runs, not that style aug
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import os
@@ -35,6 +34,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 from tqdm import tqdm
 
+from stylaug.core.integrity import read_stamp
 from stylaug.core.io import atomic_path, atomic_write_json
 from stylaug.data.index import CLASSES, DatasetIndex
 from stylaug.data.scenery import (
@@ -351,7 +351,7 @@ def write_synthetic(
         "counts": {"train": int(train_per_class), "test": int(test_per_class)},
     }
     stamp = out / ".settings.json"
-    resume = stamp.exists() and json.loads(stamp.read_text()) == settings
+    resume = read_stamp(stamp) == settings  # missing or damaged: every image is rendered again
     atomic_write_json(stamp, settings)
 
     files: dict[str, dict[str, list[str]]] = {split: {} for split in settings["counts"]}

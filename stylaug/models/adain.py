@@ -23,6 +23,7 @@ stylizer's: weights plus plain-data metadata, so ``augment`` loads it without Li
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -30,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stylaug.core.integrity import DamagedFileError, tensor_digest
 from stylaug.core.io import atomic_path, file_sha256
 from stylaug.models.loss_net import LossNetwork
 
@@ -119,9 +121,13 @@ def style_statistics_loss(features: dict, style: dict, layers) -> torch.Tensor:
 
 
 def save_decoder(path: str | os.PathLike, decoder: Decoder, metadata: dict) -> Path:
+    """Weights, metadata and the digest of the weights (checked at load), written atomically."""
     state = {k: v.detach().cpu() for k, v in decoder.state_dict().items()}
+    obj = {"format": FORMAT, "state_dict": state, "metadata": dict(metadata)}
+    encoded = io.BytesIO()  # our own write: a full disk is an OSError naming the file
+    torch.save({**obj, "weights_sha256": tensor_digest(state)}, encoded)
     with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, "state_dict": state, "metadata": dict(metadata)}, tmp)
+        tmp.write_bytes(encoded.getvalue())
     return Path(path)
 
 
@@ -133,9 +139,21 @@ def load_decoder(path: str | os.PathLike) -> tuple[Decoder, dict]:
             f"no AdaIN decoder checkpoint at {path}. Train it with `python -m stylaug.train_decoder "
             "scenario=<scenario> seed=<seed>` (same dataset=, experiment= and paths.root=)."
         )
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    retrain = (
+        "Retrain it: train_decoder replaces a damaged checkpoint (the same command that made it, "
+        "or delete the file)."
+    )
+    try:  # weights_only: a checkpoint is data, never code
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise DamagedFileError(path, f"torch cannot read it ({err})", retrain) from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise ValueError(f"{path} is not a stylaug decoder checkpoint (format {FORMAT!r})")
+    recorded = obj.get("weights_sha256")  # absent in checkpoints written before it was recorded
+    if recorded is not None and recorded != tensor_digest(obj["state_dict"]):
+        raise DamagedFileError(
+            path, "its weights differ from the digest recorded at write", retrain
+        )
     meta = obj["metadata"]
     decoder = Decoder(int(meta["in_channels"]), list(meta["widths"]))
     decoder.load_state_dict(obj["state_dict"])

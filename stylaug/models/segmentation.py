@@ -82,7 +82,7 @@ def build_segmenter(
         model = builder(weights=pretrained, progress=False, weights_backbone=None)
     except Exception as err:  # URLError, socket errors, a broken partial download
         raise weights_missing(
-            f"{arch} segmentation weights ({pretrained})", file, err, config_key
+            f"{arch} segmentation weights ({pretrained})", file, err, config_key, False
         ) from err
     return Segmenter(model, f"{arch}:{pretrained} ({file.name})")
 

@@ -2,17 +2,21 @@
 
 ``artifacts/stylizers/<dataset>/<class>/<list id>.ckpt`` is a small ``torch.save`` dict - the
 TransformerNet weights plus plain-data metadata (class, pool, list id and the list itself, style
-images and their hashes, settings, which loss-network weights trained it) - so ``stylize`` and
-``augment`` load it without Lightning, and ``stylizer_hash`` names it in manifests.
+images and their hashes, settings, which loss-network weights trained it) and the digest of its
+weights, checked at load (a damaged file is an error naming it, never a silently different
+network) - so ``stylize`` and ``augment`` load it without Lightning, and ``stylizer_hash`` names it
+in manifests.
 """
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import torch
 
+from stylaug.core.integrity import tensor_digest
 from stylaug.core.io import atomic_path, file_sha256
 from stylaug.models.color import preserve_color
 from stylaug.models.transformer_net import TransformerNet
@@ -28,8 +32,11 @@ class StylizerCheckpointError(ValueError):
 def save_stylizer(path: str | os.PathLike, net: TransformerNet, metadata: dict) -> Path:
     """Write the network weights and ``metadata`` (plain Python data only) atomically."""
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    obj = {"format": FORMAT, "state_dict": state, "metadata": dict(metadata)}
+    encoded = io.BytesIO()  # our own write: a full disk is an OSError naming the file
+    torch.save({**obj, "weights_sha256": tensor_digest(state)}, encoded)
     with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, "state_dict": state, "metadata": dict(metadata)}, tmp)
+        tmp.write_bytes(encoded.getvalue())
     return Path(path)
 
 
@@ -47,8 +54,9 @@ def load_stylizer(
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
         raise StylizerCheckpointError(
-            f"{path} is not a stylaug stylizer checkpoint: torch cannot read it "
-            f"({type(err).__name__}: {err}). Point to a checkpoint written by train_stylizer."
+            f"{path} is damaged, or not a stylaug stylizer checkpoint: torch cannot read it "
+            f"({type(err).__name__}: {err}). If train_stylizer wrote it, retrain it (train_stylizer "
+            "replaces a damaged checkpoint); else point to a checkpoint written by train_stylizer."
         ) from None
     found = obj.get("format") if isinstance(obj, dict) else None
     if found in OLD_FORMATS:
@@ -66,6 +74,13 @@ def load_stylizer(
         )
         raise StylizerCheckpointError(
             f"{path} is not a stylaug stylizer checkpoint (no format={FORMAT!r} marker).{hint}"
+        )
+    recorded = obj.get("weights_sha256")  # absent in checkpoints written before it was recorded
+    if recorded is not None and recorded != tensor_digest(obj["state_dict"]):
+        raise StylizerCheckpointError(
+            f"{path} is damaged: its weights differ from the digest recorded when it was written. "
+            "Retrain it: train_stylizer replaces a damaged checkpoint (the same command that made "
+            "it, or delete the file)."
         )
     metadata = obj["metadata"]
     net = TransformerNet(int(metadata.get("residual_blocks", 5)))

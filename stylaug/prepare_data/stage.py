@@ -16,6 +16,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from stylaug.core.settings_check import check_settings
 from stylaug.data.check import CACHE_NAME, bad_image_summary, check_images
 from stylaug.data.images import check_on_bad_image, read_image
 from stylaug.data.index import DatasetIndex, index_path
@@ -41,6 +42,7 @@ def write_samples(
 
 def prepare_data(cfg: DictConfig) -> DatasetIndex:
     """Write (synthetic) or index (places365) the configured dataset; return its index."""
+    check_settings(cfg)  # every numeric setting in range, before any work
     check_on_bad_image(cfg.data.on_bad_image)
     ds = cfg.dataset
     out = Path(ds.dir)

@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 from stylaug.artifacts.results import load_results
 from stylaug.core.io import atomic_write_text
 from stylaug.core.runtime import finish_logger, make_logger
+from stylaug.core.settings_check import check_settings
 from stylaug.report.beyond_accuracy_sections import sections, tables, write_csvs
 from stylaug.report.family_tables import family_lines, family_markdown, plot_alpha
 from stylaug.report.html_page import write_html
@@ -54,6 +55,7 @@ def _settings(rcfg) -> tuple[float, int, int]:  # confidence, bootstrap resample
 
 def report(cfg: DictConfig) -> str:
     """Write report.md/.csv/.png, print the compact table, log a wandb Table; return the markdown."""
+    check_settings(cfg)  # every numeric setting in range, before any work
     rcfg = cfg.report
     confidence, resamples, boot_seed = _settings(rcfg)
     rows = load_results(rcfg.results_file)

@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from PIL import Image
 from tqdm import tqdm
 
+from stylaug.core.integrity import read_stamp
 from stylaug.core.io import atomic_write_json, file_digest
 from stylaug.core.runtime import device_for
 from stylaug.data.images import (
@@ -95,7 +96,7 @@ def run(cfg: DictConfig) -> dict:
         "mask": file_digest(cfg.get("mask")),
     }
     stamp = out_dir / ".stylize.json"
-    resume = stamp.exists() and json.loads(stamp.read_text()).get("settings") == settings
+    resume = (read_stamp(stamp) or {}).get("settings") == settings
     atomic_write_json(stamp, {"settings": settings, "stylizer": _jsonable(meta)})
 
     def target(path: Path) -> Path:

@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from PIL import Image
 
 from stylaug.core.runtime import finish_logger, make_logger
+from stylaug.core.settings_check import check_settings
 from stylaug.stylize import gatys_run as stylize_gatys
 from stylaug.stylize import johnson_run as stylize_johnson
 
@@ -54,6 +55,7 @@ def log_result(cfg: DictConfig, result: dict) -> None:
 
 
 def stylize(cfg: DictConfig) -> dict:
+    check_settings(cfg)  # every numeric setting in range, before any work
     if cfg.method == "gatys":
         result = stylize_gatys.run(cfg)
     elif cfg.method == "johnson":

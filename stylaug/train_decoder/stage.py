@@ -36,6 +36,7 @@ from stylaug.artifacts.style_families import decoder_list
 from stylaug.artifacts.training_lists import check_pool, list_id, list_seed
 from stylaug.core.cost import resumed_seconds, trainer_device
 from stylaug.core.identity import RESULT_FREE_KEYS, digest, node_settings
+from stylaug.core.interruption import stop_signals
 from stylaug.core.io import atomic_write_json
 from stylaug.core.resumable_training import (
     can_resume,
@@ -46,6 +47,7 @@ from stylaug.core.resumable_training import (
     world_size,
 )
 from stylaug.core.runtime import finish_logger, make_logger, make_trainer
+from stylaug.core.settings_check import check_settings
 from stylaug.data.dataset import ImageFiles, SquareView, collate_images, square_tensor
 from stylaug.data.images import check_on_bad_image, read_image
 from stylaug.data.index import DatasetIndex, load_index
@@ -102,9 +104,14 @@ class DecoderPlan:
 
 
 def existing_settings_hash(path: Path) -> str | None:
+    """The settings hash of the decoder at ``path``; None if there is none, or it is damaged or
+    foreign (then it is retrained and replaced)."""
     try:
         return load_decoder(path)[1].get("settings_hash")
-    except (FileNotFoundError, ValueError):
+    except FileNotFoundError:
+        return None
+    except ValueError as err:
+        log.warning("%s; retraining it", err)
         return None
 
 
@@ -124,6 +131,7 @@ def build_module(cfg: DictConfig, plan: DecoderPlan) -> AdaINTraining:
 
 def train_decoder(cfg: DictConfig) -> Path:
     """Train (or keep, or resume) the decoder of ``cfg.scenario``/``cfg.seed``; return its path."""
+    check_settings(cfg)  # every numeric setting in range, before any work
     d = cfg.decoder
     check_on_bad_image(cfg.data.on_bad_image)
     index = load_index(cfg.dataset)
@@ -168,17 +176,19 @@ def fit(cfg, plan: DecoderPlan, module: AdaINTraining, data, probe, logger):
     stamp, last = plan.work / "settings.json", plan.work / "last.ckpt"
     resume = can_resume(d, stamp, last, plan.resume_key())
     checkpoint = step_checkpoint(plan.work, d.checkpoint_every)
+    what = f"decoder {plan.id}"
     trainer = make_trainer(
-        cfg, "train_decoder", logger, [checkpoint], max_epochs=-1, max_steps=plan.steps
-    )
+        cfg, "train_decoder", logger, [checkpoint], progress=what, max_epochs=-1,
+        max_steps=plan.steps,
+    )  # fmt: skip
     before = resumed_seconds(stamp, resume)
     key = {"resume_key": plan.resume_key(), "settings": plan.settings}
     if trainer.is_global_zero:
         atomic_write_json(stamp, key)
     start = module.probe(probe)
     t0 = time.perf_counter()
-    with warnings.catch_warnings():  # the frozen encoder is in eval mode on purpose
-        warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
+    with warnings.catch_warnings(), stop_signals(what):  # SIGTERM/SIGINT: save, exit 143/130
+        warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")  # on purpose
         trainer.fit(module, train_dataloaders=data, ckpt_path=str(last) if resume else None)
     if trainer.interrupted:
         raise RuntimeError(

@@ -45,6 +45,7 @@ from stylaug.artifacts.training_lists import check_pool, list_id, list_seed, tra
 from stylaug.core.config import CONFIG_DIR
 from stylaug.core.cost import resumed_seconds, trainer_device
 from stylaug.core.identity import RESULT_FREE_KEYS, digest, node_settings
+from stylaug.core.interruption import stop_signals
 from stylaug.core.io import atomic_write_json, file_sha256
 from stylaug.core.resumable_training import (
     can_resume,
@@ -55,6 +56,7 @@ from stylaug.core.resumable_training import (
     world_size,
 )
 from stylaug.core.runtime import finish_logger, make_logger, make_trainer
+from stylaug.core.settings_check import check_settings
 from stylaug.data.dataset import ImageFiles, SquareView, collate_images, square_tensor
 from stylaug.data.images import check_on_bad_image, load_rgb, read_image
 from stylaug.data.index import DatasetIndex, load_index
@@ -160,9 +162,14 @@ class StylizerPlan:
 
 
 def existing_settings_hash(path: Path) -> str | None:
+    """The settings hash of the stylizer at ``path``; None if there is none, or it is damaged or
+    foreign (then it is retrained and replaced)."""
     try:
         return load_stylizer(path)[1].get("settings_hash")
-    except (FileNotFoundError, StylizerCheckpointError):
+    except FileNotFoundError:
+        return None
+    except StylizerCheckpointError as err:
+        log.warning("%s; retraining it", err)
         return None
 
 
@@ -209,6 +216,7 @@ def probe_images(index: DatasetIndex, plan: StylizerPlan, s: DictConfig) -> torc
 
 def train_stylizer(cfg: DictConfig) -> Path:
     """Train (or keep, or resume) the stylizer of ``cfg.class``; return its checkpoint path."""
+    check_settings(cfg)  # every numeric setting in range, before any work
     s = cfg.stylizer
     cls = cfg.get("class")
     check_on_bad_image(cfg.data.on_bad_image)
@@ -255,16 +263,18 @@ def fit(cfg, plan: StylizerPlan, module: StylizerTraining, data, probe: torch.Te
     stamp, last = plan.work / "settings.json", plan.work / "last.ckpt"
     resume = can_resume(s, stamp, last, plan.resume_key())
     checkpoint = step_checkpoint(plan.work, s.checkpoint_every)
+    what = f"stylizer {plan.settings['class']}/{plan.id}"
     trainer = make_trainer(
-        cfg, "train_stylizer", logger, [checkpoint], max_epochs=-1, max_steps=plan.steps
-    )
+        cfg, "train_stylizer", logger, [checkpoint], progress=what, max_epochs=-1,
+        max_steps=plan.steps,
+    )  # fmt: skip
     before = resumed_seconds(stamp, resume)
     if trainer.is_global_zero:
         atomic_write_json(stamp, {"resume_key": plan.resume_key(), "settings": plan.settings})
     start = module.probe(probe)  # the untrained network (same seed, same init)
     clock = time.perf_counter()
-    with warnings.catch_warnings():  # the frozen loss network is in eval mode on purpose
-        warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
+    with warnings.catch_warnings(), stop_signals(what):  # SIGTERM/SIGINT: save, exit 143/130
+        warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")  # on purpose
         trainer.fit(module, train_dataloaders=data, ckpt_path=str(last) if resume else None)
     plan.compute = {  # a resumed run adds its seconds to the interrupted run's
         "train_seconds": round(before + time.perf_counter() - clock, 3),

@@ -17,7 +17,7 @@ if __name__ == "__main__":
 
     def slow_write(*args, **kwargs):
         time.sleep(delay)
-        write(*args, **kwargs)
+        return write(*args, **kwargs)
 
     M.write_image = slow_write
     A.augment(compose_cfg("augment", sys.argv[2:]))
