@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from torchvision import transforms as T
 
 from stylaug.artifacts.checkpoints import checkpoint_path, train_command
+from stylaug.artifacts.dataset_names import dataset_override, index_dataset_override
 from stylaug.artifacts.manifest import MANIFEST, quality_of
 from stylaug.artifacts.results import TRADITIONAL_ARMS
 from stylaug.artifacts.style_families import STYLE_FAMILIES, set_tag, slot_for
@@ -133,7 +134,9 @@ def check_arms(cfg: DictConfig) -> list[str]:
 def augment_command(cfg: DictConfig) -> str:
     root = "" if str(cfg.paths.root) == "." else f" paths.root={cfg.paths.root}"
     pool = "" if cfg.stylizer.pool == "scenario" else f" stylizer.pool={cfg.stylizer.pool}"
-    return f"python -m stylaug.augment dataset={cfg.dataset.name} seed={cfg.seed}{pool}{root}"
+    folder = cfg.dataset.get("kind") == "folder"
+    dataset = dataset_override(cfg.dataset.name, cfg.dataset.source if folder else None)
+    return f"python -m stylaug.augment {dataset} seed={cfg.seed}{pool}{root}"
 
 
 @dataclass
@@ -160,7 +163,7 @@ def missing_style_error(cfg, index, split, arm, manifest, missing, total) -> Fil
         if split.augment[cls] and not checkpoint_path(cfg.stylizer.out_dir, cls, sid).is_file():
             untrained[cls] = {(split.scenario, split.seed)}
     first = (
-        f"`{train_command(index.name, cfg.paths.root, untrained, pool)}`, then "
+        f"`{train_command(index_dataset_override(index), cfg.paths.root, untrained, pool)}`, then "
         if untrained
         else ""
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from stylaug.core.io import atomic_path
-from stylaug.report.summary import CLASS_POOL_WARNING, PAPER
+from stylaug.report.summary import CLASS_POOL_WARNING, paper_numbers
 from stylaug.report.tables import summary_arm
 
 
@@ -58,8 +58,8 @@ def accuracy_panel(ax, rows: list[dict], pct: int) -> None:
             color=colour,
             label=f"{side} augmentation (mean, {pct}% t-interval over seeds)",
         )
-        px = [x for x, s in zip(xs, rows, strict=True) if s["scenario"] in PAPER]
-        py = [PAPER[s["scenario"]][k] for s in rows if s["scenario"] in PAPER]
+        px = [x for x, s in zip(xs, rows, strict=True) if paper_numbers(s)]
+        py = [paper_numbers(s)[k] for s in rows if paper_numbers(s)]
         ax.scatter(
             px, py, marker="x", color="red", zorder=3, label="paper (1 run)" if k == 0 else None
         )
@@ -89,11 +89,11 @@ def difference_panel(dax, rows: list[dict], pct: int) -> None:
                 capsize=4,
                 label=what,
             )
-    paper = [(x, s) for x, s in zip(xs, rows, strict=True) if s["scenario"] in PAPER]
+    paper = [(x, paper_numbers(s)) for x, s in zip(xs, rows, strict=True) if paper_numbers(s)]
     if paper:
         dax.scatter(
             [x for x, _ in paper],
-            [PAPER[s["scenario"]][1] - PAPER[s["scenario"]][0] for _, s in paper],
+            [b - a for _, (a, b) in paper],
             marker="x",
             color="red",
             zorder=3,

@@ -8,6 +8,7 @@ and, for style arms, the stylizer pool - so rows of different pools are never av
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 
 import numpy as np
@@ -24,6 +25,9 @@ PAPER = {
     "scarce": (86.00, 86.00),
 }
 PAPER_SOURCE = "paper (Places365, ImageNet, 1 run)"
+# Datasets whose lines the paper's numbers may stand beside: Places365 and its synthetic stand-in
+# (the same four classes and scenarios). Never a folder dataset: its classes are not the paper's.
+PAPER_DATASETS = ("places365", "synthetic")
 EFFICIENTNET_TAG = PRETRAINED_NOTE
 EFFICIENTNET_RANDOM_TAG = "EfficientNet-Lite0, not the paper's VGG16/ResNet-18"
 # classify writes the same sentence into a class-pool row's notes
@@ -34,6 +38,30 @@ POOL_MEANING = {
     f"images included ({CLASS_POOL_WARNING})",
     None: "not recorded (a row from before classify wrote stylizer_pool)",
 }
+
+
+def paper_numbers(line: dict) -> tuple[float, float] | None:
+    """The paper's (without, with) for a summary line, if the paper measured that comparison."""
+    if line.get("dataset") not in PAPER_DATASETS:
+        return None
+    return PAPER.get(line["scenario"])
+
+
+def minorities(row: dict) -> list[str]:
+    """Every minority class of a row (rows before the list was written hold one name or None)."""
+    value = row.get("minority")
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else [str(c) for c in value]
+
+
+def scenario_order(scenario: str) -> tuple:
+    """The paper's four first, in the paper's order; then by name, numbers by value (fewshot_k2
+    before fewshot_k16)."""
+    if scenario in SCENARIO_ORDER:
+        return (0, SCENARIO_ORDER.index(scenario))
+    parts = re.split(r"(\d+(?:\.\d+)?)", scenario)
+    return (1, *[(0, float(p), "") if i % 2 else (1, 0.0, p) for i, p in enumerate(parts)])
 
 
 def backbone_tags(backbone: str) -> list[str]:
@@ -95,11 +123,7 @@ def grouped(rows: list[dict]) -> dict[tuple, dict[tuple, dict[int, dict]]]:
     for (key, variant, seed), r in latest.items():
         groups[key][variant][seed] = r
 
-    def order(key):
-        s = key[3]
-        return (SCENARIO_ORDER.index(s) if s in SCENARIO_ORDER else len(SCENARIO_ORDER), s)
-
-    return {k: dict(groups[k]) for k in sorted(groups, key=order)}
+    return {k: dict(groups[k]) for k in sorted(groups, key=lambda k: scenario_order(k[3]))}
 
 
 def summarize(
@@ -143,7 +167,7 @@ def _baseline_for(variant: tuple, bases: dict) -> tuple | None:
 def _line(key, arm, pool, base, runs, confidence, bootstrap, bootstrap_seed) -> dict:
     seeds = sorted(set(base) & set(runs))
     any_row = next(iter((runs or base).values()))
-    minority = any_row.get("minority")
+    minority = minorities(any_row)
     acc_b = [base[s]["metrics"]["accuracy"] * 100 for s in sorted(base)]
     acc_a = [runs[s]["metrics"]["accuracy"] * 100 for s in sorted(runs)]
     diff = paired_difference(
@@ -170,6 +194,10 @@ def _line(key, arm, pool, base, runs, confidence, bootstrap, bootstrap_seed) -> 
         "minority": minority,
         "minority_acc_without": _minority_acc(base, minority, confidence),
         "minority_acc_with": _minority_acc(runs, minority, confidence) if runs else None,
+        "minority_per_class": {
+            c: (_minority_acc(base, [c], confidence), _minority_acc(runs, [c], confidence))
+            for c in minority
+        },
         "dataset": key[0],
         "backbone": key[1],
         "stylizers": _stylizer_weights(runs),
@@ -200,11 +228,16 @@ def _bootstrap(base, runs, paired, resamples, confidence, seed) -> dict | None:
     return {**r, "estimate": 100 * r["estimate"], "lo": 100 * r["lo"], "hi": 100 * r["hi"]}
 
 
-def _minority_acc(group: dict, minority: str | None, confidence: float) -> float | None:
-    if not minority:
+def _minority_acc(group: dict, minority: list[str], confidence: float) -> float | None:
+    """Accuracy on the minority classes (the mean of their per-class accuracies), mean over seeds."""
+    if not minority or not group:
         return None
-    per_seed = [_pct(group[s]["metrics"]["per_class"].get(minority)) for s in sorted(group)]
-    return mean_ci(per_seed, confidence)["mean"]
+    per_seed = []
+    for s in sorted(group):
+        accs = [group[s]["metrics"]["per_class"].get(c) for c in minority]
+        if all(a is not None for a in accs):
+            per_seed.append(_pct(float(np.mean(accs))))
+    return mean_ci(per_seed, confidence)["mean"] if per_seed else None
 
 
 def _stylizer_weights(runs: dict) -> str:

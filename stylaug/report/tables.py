@@ -9,11 +9,15 @@ from collections import defaultdict
 from stylaug.report.summary import (
     CLASS_POOL_WARNING,
     PAPER,
+    PAPER_DATASETS,
     PAPER_SOURCE,
     POOL_MEANING,
     backbone_tags,
     is_style_row,
+    paper_numbers,
 )
+
+MINORITY_SHOWN = 3  # minority classes named one by one in a table cell; more: their mean
 
 COLUMNS = [
     "scenario",
@@ -88,12 +92,26 @@ def _fmt_tests(tests: list[dict]) -> str:
     )
 
 
-def _fmt_minority(s: dict) -> str:
+def _arrow(without, with_, digits: int = 1) -> str:
+    return (
+        ("—" if without is None else f"{without:.{digits}f}")
+        + " → "
+        + ("—" if with_ is None else f"{with_:.{digits}f}")
+    )
+
+
+def _fmt_minority(s: dict, separator: str = "; ") -> str:
+    """Each minority class's accuracy without → with; past ``MINORITY_SHOWN`` classes, their mean
+    (each class is in the per-class table and per_class.csv)."""
     if not s["minority"] or s["minority_acc_without"] is None:
         return "—"
-    w = s["minority_acc_with"]
-    return f"{s['minority']}: {s['minority_acc_without']:.1f} → " + (
-        "—" if w is None else f"{w:.1f}"
+    per = s.get("minority_per_class") or {s["minority"][0]: (s["minority_acc_without"],
+                                                             s["minority_acc_with"])}  # fmt: skip
+    if len(per) <= MINORITY_SHOWN:
+        return separator.join(f"{c}: {_arrow(*acc)}" for c, acc in per.items())
+    names = ", ".join(list(per)[:MINORITY_SHOWN]) + ", …"
+    return (
+        f"mean of {len(per)} ({names}): {_arrow(s['minority_acc_without'], s['minority_acc_with'])}"
     )
 
 
@@ -129,9 +147,9 @@ def markdown_table(summary: list[dict], confidence: float = 0.95, resamples: int
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     shown = set()
     for s in summary:
-        if s["scenario"] in PAPER and s["scenario"] not in shown:
+        if paper_numbers(s) and s["scenario"] not in shown:
             shown.add(s["scenario"])
-            a, b = PAPER[s["scenario"]]
+            a, b = paper_numbers(s)
             lines.append(
                 f"| {s['scenario']} | {PAPER_SOURCE} | style | 1 | {a:.2f} | "
                 f"{b:.2f} | {b - a:+.2f} | — | — | — |"
@@ -254,7 +272,7 @@ def csv_rows(summary: list[dict], confidence: float = 0.95) -> list[list]:
     for s in summary:
         w, a, d, b = s["without"], s["with"], s["diff"], s["bootstrap"] or {}
         out.append(
-            [
+            [  # minority: every minority class (;-separated), accuracies: their mean
                 s["scenario"],
                 s["source"],
                 s["arm"],
@@ -280,7 +298,7 @@ def csv_rows(summary: list[dict], confidence: float = 0.95) -> list[list]:
                 b.get("resamples"),
                 ";".join(f"{t['p']:.6g}" for t in s["mcnemar"]),
                 sum(t["p"] < 0.05 for t in s["mcnemar"]),
-                s["minority"],
+                ";".join(s["minority"]),
                 s["minority_acc_without"],
                 s["minority_acc_with"],
                 s["dataset"],
@@ -290,6 +308,8 @@ def csv_rows(summary: list[dict], confidence: float = 0.95) -> list[list]:
                 _fmt_quality(s["style_quality"]),
             ]
         )
+    if not any(s["dataset"] in PAPER_DATASETS for s in summary):
+        return out  # the paper's rows only stand beside its own dataset (or its stand-in)
     for scenario, (a, b) in PAPER.items():
         row = dict.fromkeys(COLUMNS)
         row.update(
@@ -346,17 +366,12 @@ def rich_tables(summary: list[dict], confidence: float = 0.95, resamples: int = 
         t.add_column("minority", min_width=10)
         shown = set()
         for s in rows:
-            if s["scenario"] in PAPER and s["scenario"] not in shown:
+            if paper_numbers(s) and s["scenario"] not in shown:
                 shown.add(s["scenario"])
-                a, b = PAPER[s["scenario"]]
+                a, b = paper_numbers(s)
                 row = (s["scenario"], "paper 1 run", "1", f"{a:.1f}", f"{b:.1f}", f"{b - a:+.1f}")
                 t.add_row(*row, "—", "—", style="dim")
-            minority = "—"
-            if s["minority"] and s["minority_acc_without"] is not None:
-                w = s["minority_acc_with"]
-                minority = f"{s['minority']}\n{s['minority_acc_without']:.1f}→" + (
-                    "—" if w is None else f"{w:.1f}"
-                )
+            minority = _fmt_minority(s, "\n").replace(": ", "\n").replace(" → ", "→")
             t.add_row(
                 s["scenario"],
                 summary_arm(s),
