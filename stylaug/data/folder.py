@@ -139,21 +139,26 @@ def held_out_split(
     return files
 
 
-def _choose(found: list[str], wanted, where: Path) -> list[str]:
-    """The classes to index: every class found, or ``dataset.classes`` (each must exist)."""
+def choose_classes(folders: dict[str, dict], wanted, dirs: dict[str, Path]) -> list[str]:
+    """The classes to index: every class folder (the same in every split), or ``dataset.classes``
+    (each must be a class folder in every split); at least two."""
     if wanted is None:
-        chosen = found
+        if len(folders) == 2:
+            _same_classes(folders, dirs)
+        chosen = sorted(next(iter(folders.values())))
     else:
         chosen = [str(c) for c in wanted]
-        missing = [c for c in chosen if c not in found]
-        if missing:
-            raise FolderLayoutError(
-                f"dataset.classes names {missing}, which are not class folders in {where}; the "
-                f"class folders there are: {_names(found, 50)}. Fix dataset.classes (or leave it "
-                "null for every class)."
-            )
+        for split, per_class in folders.items():
+            missing = [c for c in chosen if c not in per_class]
+            if missing:
+                raise FolderLayoutError(
+                    f"dataset.classes names {missing}, which are not class folders in "
+                    f"{dirs[split]}; the class folders there are: {_names(sorted(per_class), 50)}. "
+                    "Fix dataset.classes (or leave it null for every class)."
+                )
     if len(chosen) < 2:
         what = f"one class ({chosen[0]})" if chosen else "no class"
+        where = next(iter(dirs.values())).parent if len(dirs) == 2 else next(iter(dirs.values()))
         raise FolderLayoutError(
             f"{what} in {where}: a classifier needs at least two. Add another class folder"
             + (" or name more in dataset.classes." if wanted is not None else ".")
@@ -183,16 +188,15 @@ def index_folder(
     if not root.is_dir():
         raise FolderLayoutError(f"dataset.source={source} is a file, not a folder. {LAYOUT_HELP}")
     splits = detect_splits(root)
+    dirs = splits or {"pool": root}
     folders = {}  # split ("pool" for the flat layout) -> class -> its folder
-    for split, split_dir in (splits or {"pool": root}).items():
+    for split, split_dir in dirs.items():
         folders[split] = {f.name: f for f in class_folders(split_dir)}
         if not folders[split]:
             raise _no_classes(split_dir)
-    if splits:
-        _same_classes(folders, splits)
-    chosen = _choose(sorted(next(iter(folders.values()))), classes, root)
+    chosen = choose_classes(folders, classes, dirs)
     ignored, examples = Counter(), {}
-    for split_dir in splits.values() if splits else [root]:
+    for split_dir in dirs.values():
         _count_loose_files(split_dir, root, ignored, examples)
     found = {
         split: {c: scan_class(per_class[c], root, ignored, examples) for c in chosen}

@@ -10,10 +10,11 @@ augmentation), plus four kinds of uncertainty that answer different questions:
 * the test-image bootstrap: the same difference under resampling of the fixed test images;
 * McNemar's test per seed on the shared test images.
 
-The minority class's accuracy in the biased scenarios, the stylized images' content score and
-Gram-distance ratio, and the paper's own single-run numbers are listed beside ours; rows from the
-synthetic dataset, random-init or non-paper backbones, and stylizers that saw images outside the
-training set say so wherever they appear.
+The minority classes' accuracy (every one of them), the stylized images' content score and
+Gram-distance ratio, and - for Places365 and its synthetic stand-in only - the paper's own
+single-run numbers are listed beside ours; rows from the synthetic dataset, random-init or
+non-paper backbones, and stylizers that saw images outside the training set say so wherever they
+appear.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Every classify result row, summarised per (setup, scenario, arm, stylizer pool): accuracies
 with their intervals over seeds, the paired difference against the baseline arm, the test-image
-bootstrap, McNemar per seed, the minority class and the stylized images' quality.
+bootstrap, McNemar per seed, the minority classes and the stylized images' quality.
 
 Rows are grouped by what makes them comparable - dataset, backbone weights, setup hash, scenario
 and, for style arms, the stylizer pool - so rows of different pools are never averaged together.

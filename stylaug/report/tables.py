@@ -105,8 +105,7 @@ def _fmt_minority(s: dict, separator: str = "; ") -> str:
     (each class is in the per-class table and per_class.csv)."""
     if not s["minority"] or s["minority_acc_without"] is None:
         return "—"
-    per = s.get("minority_per_class") or {s["minority"][0]: (s["minority_acc_without"],
-                                                             s["minority_acc_with"])}  # fmt: skip
+    per = s["minority_per_class"]
     if len(per) <= MINORITY_SHOWN:
         return separator.join(f"{c}: {_arrow(*acc)}" for c, acc in per.items())
     names = ", ".join(list(per)[:MINORITY_SHOWN]) + ", …"
@@ -130,7 +129,8 @@ def _fmt_quality(q: dict | None) -> str:
 
 
 def markdown_table(summary: list[dict], confidence: float = 0.95, resamples: int = 2000) -> str:
-    """The paper's table with our statistics; paper rows beside ours."""
+    """The paper's table with our statistics; the paper's rows beside ours (Places365 and its
+    synthetic stand-in only: ``summary.paper_numbers``)."""
     pct = f"{round(confidence * 100)}%"
     head = [
         "scenario",

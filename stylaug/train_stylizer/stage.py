@@ -120,7 +120,7 @@ class StylizerPlan:
         # a list smaller than a batch (fewshot's k = 1, 2) trains in batches of the whole list
         self.batch_size = min(int(s.batch_size), len(self.images))
         if self.batch_size < int(s.batch_size):
-            log.warning(
+            log.info(
                 "the stylizer of class %s has %d training images, fewer than stylizer.batch_size="
                 "%d: it trains on batches of %d", cls, len(self.images), s.batch_size,
                 self.batch_size,

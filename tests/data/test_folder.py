@@ -135,3 +135,14 @@ def test_a_class_whose_images_are_all_unreadable_is_an_error(tmp_path):
         prepare(tmp_path, source)
     with pytest.raises(ValueError, match="dataset=folder needs dataset.source=PATH"):
         prepare(tmp_path, "null")
+
+
+def test_a_subset_needs_its_classes_in_every_split_only(tmp_path):
+    source = _tree(tmp_path / "src", {"train/cat/a.jpg": -1, "train/dog/a.jpg": -1,
+                                      "train/cow/a.jpg": -1, "test/cat/a.jpg": -1,
+                                      "test/dog/a.jpg": -1})  # fmt: skip
+    assert index_folder(source, classes=["dog", "cat"]).classes == ["dog", "cat"]
+    with pytest.raises(
+        FolderLayoutError, match=r"names \['cow'\], which are not class folders in .*test"
+    ):
+        index_folder(source, classes=["cow", "cat"])
