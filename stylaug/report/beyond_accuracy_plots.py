@@ -82,15 +82,16 @@ def robustness_plot(lines: list[dict], path: Path, confidence: float = 0.95) -> 
 
 def per_class_plot(lines: list[dict], path: Path) -> Path:
     """Heatmap per (source, scenario): arms x classes, clean and mean corrupted accuracy; the
-    minority classes are framed in red. Past ``WIDE`` columns the classes run down the rows and
-    the panels stand side by side, so 10 or 50 class names stay readable."""
+    minority classes are framed in red. Past 8 columns (the paper's 4 classes, clean and
+    corrupted) the classes run down the rows and the panels stand side by side, so 10 or 50 class
+    names stay readable."""
     plt = _pyplot()
     panels = list(dict.fromkeys((s["source"], s["scenario"]) for s in lines))
-    robust = any(s["corrupted"] for s in lines)
+    robust = any(v is not None for s in lines for v in (s["corrupted"] or {}).values())
     parts = ["clean"] + (["corrupted"] if robust else [])
     arms = [sum((s["source"], s["scenario"]) == p for s in lines) for p in panels]
     most = max(len(s["classes"]) for s in lines)
-    tall = len(parts) * most > WIDE  # the paper's 4 classes, clean and corrupted, stay across
+    tall = len(parts) * most > 8  # the paper's 4 classes, clean and corrupted, stay across
     if tall:
         widths = [1.6 + 0.75 * len(parts) * n for n in arms]
         fig, axes = plt.subplots(
