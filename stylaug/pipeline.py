@@ -26,6 +26,7 @@ from hydra import compose
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from stylaug.artifacts.dataset_names import class_override
 from stylaug.artifacts.style_families import DECODER_FAMILIES, JOHNSON_FAMILIES, sets_to_make
 from stylaug.augment import augment
 from stylaug.classify.stage import classify
@@ -33,7 +34,7 @@ from stylaug.core.config import CONFIG_DIR
 from stylaug.core.interruption import exit_on_stop_signals
 from stylaug.core.settings_check import check_settings
 from stylaug.data.check import bad_image_summary
-from stylaug.data.index import index_path
+from stylaug.data.index import index_path, load_index
 from stylaug.prepare_data.stage import prepare_data
 from stylaug.report.stage import report
 from stylaug.train_decoder.stage import train_decoder
@@ -49,17 +50,34 @@ def stage_overrides(overrides) -> list[str]:
     return [o for o in overrides if not o.lstrip("+~").startswith("pipeline.")]
 
 
-def stylizer_jobs(cfg: DictConfig, p: DictConfig, seeds: list[int]) -> list[list[str]]:
+def scenario_overrides(overrides, scenario: str, chosen: str) -> list[str]:
+    """``overrides`` for a stage run of ``scenario``: the user's ``scenario.*`` keys (e.g.
+    ``scenario.minority=[cat]``) belong to the scenario they chose, and only reach that one."""
+    if scenario == chosen:
+        return list(overrides)
+    return [o for o in overrides if not o.lstrip("+~").startswith("scenario.")]
+
+
+def pipeline_classes(cfg: DictConfig) -> list[str]:
+    """``pipeline.classes``, or (null, as for a folder dataset) the prepared dataset's classes."""
+    if cfg.pipeline.classes is not None:
+        return [str(c) for c in cfg.pipeline.classes]
+    return list(load_index(cfg.dataset).classes)
+
+
+def stylizer_jobs(cfg: DictConfig, p: DictConfig, seeds: list[int], base=()) -> list[list[str]]:
     """One train_stylizer job per class (pool=class) or per (class, scenario, seed) (pool=scenario;
     jobs whose training lists are identical are trained once: ``train_many``)."""
+    classes = pipeline_classes(cfg)
     if cfg.stylizer.pool == "class":
-        return [[f"class={cls}"] for cls in p.classes]
+        return [[*base, class_override(cls)] for cls in classes]
     return [
-        [f"class={cls}", f"scenario={scenario}", f"seed={seed}"]
+        [*scenario_overrides(base, scenario, cfg.scenario.name), class_override(cls),
+         f"scenario={scenario}", f"seed={seed}"]
         for seed in seeds
         for scenario in p.scenarios
-        for cls in p.classes
-    ]
+        for cls in classes
+    ]  # fmt: skip
 
 
 def stages_to_run(cfg: DictConfig) -> list[str]:
@@ -91,18 +109,22 @@ def run_stage(name: str, cfg: DictConfig, overrides=()):
     base = stage_overrides(overrides)
     seeds = [int(s) for s in (p.seeds or cfg.augment.seeds or [cfg.seed])]
 
-    def stage_cfg(command: str, *extra: str) -> DictConfig:
-        return compose(config_name=command, overrides=base + list(extra))
+    def stage_cfg(command: str, *extra: str, scenario: str | None = None) -> DictConfig:
+        own = base if scenario is None else scenario_overrides(base, scenario, cfg.scenario.name)
+        return compose(config_name=command, overrides=own + list(extra))
 
     sets = sets_to_make(cfg.augment)
     if name == "prepare_data":
         return prepare_data(stage_cfg("prepare_data"))
     if name == "train_stylizer":
-        jobs = [base + job for job in stylizer_jobs(cfg, p, seeds)]
-        return train_many(jobs, int(cfg.stylizer.parallel))
+        return train_many(stylizer_jobs(cfg, p, seeds, base), int(cfg.stylizer.parallel))
     if name == "train_decoder":
         return [  # identical training sets find their decoder and skip
-            train_decoder(stage_cfg("train_decoder", f"scenario={scenario}", f"seed={seed}"))
+            train_decoder(
+                stage_cfg(
+                    "train_decoder", f"scenario={scenario}", f"seed={seed}", scenario=scenario
+                )
+            )
             for scenario in p.scenarios
             for seed in seeds
         ]
@@ -122,7 +144,11 @@ def run_stage(name: str, cfg: DictConfig, overrides=()):
             for seed in seeds
             for row in classify(
                 stage_cfg(
-                    "classify", f"scenario={scenario}", f"seed={seed}", f"augment.alpha={alpha}"
+                    "classify",
+                    f"scenario={scenario}",
+                    f"seed={seed}",
+                    f"augment.alpha={alpha}",
+                    scenario=scenario,
                 )
             )
         ]

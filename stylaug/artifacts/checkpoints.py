@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stylaug.artifacts.dataset_names import class_override
 from stylaug.core.commands import command_line
 
 
@@ -16,12 +17,14 @@ def checkpoint_path(stylizer_dir, cls: str, identifier: str) -> Path:
     return Path(stylizer_dir) / cls / f"{identifier}.ckpt"
 
 
-def train_command(dataset: str, root, needed: dict[str, set], pool: str = "scenario") -> str:
+def train_command(
+    dataset: str | list[str], root, needed: dict[str, set], pool: str = "scenario"
+) -> str:
     """The train_stylizer multirun that makes the stylizers of ``needed`` {class: {(scenario,
     seed)}} (pool=class: one per class, scenario and seed do not matter), with this run's
     overrides (``stylaug.core.commands``)."""
     classes = sorted(needed)
-    args = ["-m", f"class={','.join(classes)}"]
+    args = ["-m", class_override(classes)]
     if pool == "scenario":
         scenarios = sorted({s for v in needed.values() for s, _ in v})
         seeds = sorted({seed for v in needed.values() for _, seed in v})
@@ -35,7 +38,9 @@ def decoder_path(out_dir, identifier: str) -> Path:
     return Path(out_dir) / f"{identifier}.ckpt"
 
 
-def decoder_command(dataset: str, root, needed: dict[str, set], pool: str = "scenario") -> str:
+def decoder_command(
+    dataset: str | list[str], root, needed: dict[str, set], pool: str = "scenario"
+) -> str:
     """The train_decoder multirun that makes the decoders of ``needed`` {id: {(scenario, seed)}},
     with this run's overrides."""
     scenarios = sorted({s for v in needed.values() for s, _ in v})

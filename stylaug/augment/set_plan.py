@@ -97,7 +97,7 @@ def plan_jobs(index: DatasetIndex, cfg: DictConfig) -> SetPlan:
     what makes each slot (``stylaug.artifacts.style_families``) and, for the pool families, each image's style."""
     a = cfg.augment
     pool = check_pool(cfg.stylizer.pool)
-    classes = list(a.classes)
+    classes = list(index.classes) if a.classes is None else [str(c) for c in a.classes]
     unknown = [c for c in classes if c not in index.classes]
     if unknown or not classes:
         raise ValueError(

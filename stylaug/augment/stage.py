@@ -54,6 +54,7 @@ from stylaug.artifacts.checkpoints import (
     decoder_path,
     train_command,
 )
+from stylaug.artifacts.dataset_names import index_dataset_override
 from stylaug.artifacts.manifest import MANIFEST, reconcile
 from stylaug.artifacts.style_families import (
     DECODER_FAMILIES,
@@ -86,7 +87,7 @@ def missing_stylizers_error(cfg, index, folder: Path, missing: dict) -> FileNotF
     for (cls, _), serves in missing.items():
         by_class[cls].update(serves)
     pool = cfg.stylizer.pool
-    command = train_command(index.name, cfg.paths.root, by_class, pool)
+    command = train_command(index_dataset_override(index), cfg.paths.root, by_class, pool)
     examples = ", ".join(str(checkpoint_path(folder, *k)) for k in list(missing)[:3])
     return FileNotFoundError(
         f"no stylizer checkpoint for {len(missing)} (class, training list) pairs "
@@ -107,7 +108,7 @@ def load_stylizers(cfg: DictConfig, index: DatasetIndex, plan: SetPlan) -> dict[
     stylizers = {}
     for cls, sid in used:
         path = checkpoint_path(folder, cls, sid)
-        retrain = train_command(index.name, cfg.paths.root, {cls: plan.needed[(cls, sid)]},
+        retrain = train_command(index_dataset_override(index), cfg.paths.root, {cls: plan.needed[(cls, sid)]},
                                 cfg.stylizer.pool)  # fmt: skip
         try:
             net, meta = load_stylizer(path)
@@ -147,7 +148,9 @@ def load_decoders(cfg: DictConfig, index: DatasetIndex, plan: SetPlan) -> dict[s
     folder = Path(cfg.decoder.out_dir)
     missing = {d: plan.decoders[d] for d in used if not decoder_path(folder, d).is_file()}
     if missing:
-        command = decoder_command(index.name, cfg.paths.root, missing, cfg.stylizer.pool)
+        command = decoder_command(
+            index_dataset_override(index), cfg.paths.root, missing, cfg.stylizer.pool
+        )
         raise FileNotFoundError(
             f"no AdaIN decoder checkpoint for {len(missing)} scenario training sets, e.g. "
             f"{decoder_path(folder, next(iter(missing)))}. Train them first: {command}"

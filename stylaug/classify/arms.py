@@ -39,6 +39,7 @@ from omegaconf import DictConfig, OmegaConf
 from torchvision import transforms as T
 
 from stylaug.artifacts.checkpoints import checkpoint_path, train_command
+from stylaug.artifacts.dataset_names import dataset_override, index_dataset_override
 from stylaug.artifacts.manifest import MANIFEST, damaged, quality_of
 from stylaug.artifacts.results import TRADITIONAL_ARMS
 from stylaug.artifacts.style_families import STYLE_FAMILIES, set_tag, slot_for
@@ -148,12 +149,14 @@ def arm_specs(cfg: DictConfig) -> dict[str, ArmSpec]:
     return specs
 
 
-def minority_classes(scenario_cfg: DictConfig) -> list[str]:
-    """The scenario's minority classes (``minority``: one name, a list, or none)."""
-    minority = scenario_cfg.get("minority")
-    if minority is None:
-        return []
-    return [str(minority)] if isinstance(minority, str) else [str(m) for m in minority]
+def has_minority(scenario_cfg: DictConfig) -> bool:
+    """Whether the scenario draws minority classes: named ones (``minority``), or a long tail whose
+    last class falls below ``minority_below`` x the head (imbalance_factor > 1 / minority_below)."""
+    if scenario_cfg.get("minority"):
+        return True
+    if scenario_cfg.get("kind") == "longtail":
+        return float(scenario_cfg.imbalance_factor) * float(scenario_cfg.minority_below) > 1
+    return False
 
 
 def control_specs(cfg: DictConfig, specs: dict[str, ArmSpec]) -> dict[str, ArmSpec]:
@@ -163,7 +166,7 @@ def control_specs(cfg: DictConfig, specs: dict[str, ArmSpec]) -> dict[str, ArmSp
         if spec.folder is not None:
             name = f"{spec.traditional}+{UNSTYLIZED}" if spec.traditional else UNSTYLIZED
             out[name] = ArmSpec(spec.traditional, None, control=UNSTYLIZED)
-    if "none" in specs and minority_classes(cfg.scenario):
+    if "none" in specs and has_minority(cfg.scenario):
         out[REWEIGHTED] = ArmSpec(None, None, control=REWEIGHTED)
     for arm in cfg.classifier.get("quality_filter") or {}:
         if arm in specs and specs[arm].folder is not None:
@@ -185,7 +188,9 @@ def augment_command(cfg: DictConfig) -> str:
     args = [f"seed={cfg.seed}"]
     if cfg.stylizer.pool != "scenario":
         args.append(f"stylizer.pool={cfg.stylizer.pool}")
-    return command_line("augment", args, cfg.dataset.name, cfg.paths.root)
+    folder = cfg.dataset.get("kind") == "folder"
+    dataset = dataset_override(cfg.dataset.name, cfg.dataset.source if folder else None)
+    return command_line("augment", args, dataset, cfg.paths.root)
 
 
 @dataclass
@@ -228,7 +233,7 @@ def missing_style_error(cfg, index, split, arm, manifest, missing, total) -> Fil
         if split.augment[cls] and not checkpoint_path(cfg.stylizer.out_dir, cls, sid).is_file():
             untrained[cls] = {(split.scenario, split.seed)}
     first = (
-        f"`{train_command(index.name, cfg.paths.root, untrained, pool)}`, then "
+        f"`{train_command(index_dataset_override(index), cfg.paths.root, untrained, pool)}`, then "
         if untrained
         else ""
     )

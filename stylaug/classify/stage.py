@@ -279,11 +279,11 @@ def result_row(
 ) -> dict:
     """One results.jsonl row: what was run, on what, with which networks, and what came out."""
     return {
-        "scenario": job.split.scenario,
+        "scenario": job.split.label or job.split.scenario,  # fewshot_k4, not just fewshot
         "arm": arm,
         "seed": int(job.cfg.seed),
         "dataset": job.index.name,
-        "minority": job.cfg.scenario.get("minority"),
+        "minority": list(job.split.minority),  # every minority class ([] if none)
         "weights": {
             "backbone": job.features.weights,
             "stylizers": style.stylizers if style else None,
@@ -343,10 +343,13 @@ def _confusion_png(cm, classes, title: str, path: Path) -> Path:
 
     from stylaug.core.io import atomic_path
 
-    fig, ax = plt.subplots(figsize=(4.2, 3.8))
+    n = len(classes)  # sized to the classes; numbers in the cells while they fit
+    fig, ax = plt.subplots(figsize=(max(4.2, 1.6 + 0.2 * n), max(3.8, 1.4 + 0.2 * n)))
     ConfusionMatrixDisplay(np.asarray(cm), display_labels=classes).plot(
-        ax=ax, cmap="Blues", colorbar=False, xticks_rotation=45
-    )
+        ax=ax, cmap="Blues", colorbar=n > 20, xticks_rotation=45 if n <= 12 else 90,
+        include_values=n <= 20,
+    )  # fmt: skip
+    ax.tick_params(labelsize=7 if n <= 12 else 6)
     ax.set_title(title, fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:

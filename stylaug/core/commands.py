@@ -52,16 +52,16 @@ def run_overrides() -> list[str]:
     return out
 
 
-def command_line(command: str, args=(), dataset: str | None = None, root=None) -> str:
+def command_line(command: str, args=(), dataset: str | list[str] | None = None, root=None) -> str:
     """``python -m stylaug.<command> ARGS OVERRIDES``: ARGS, then this run's overrides less the
-    keys ARGS set, then ``dataset=`` and ``paths.root=`` unless the overrides already say; every
-    word quoted for a POSIX shell where it needs to be."""
+    keys ARGS set, then the dataset (a name, or the overrides that select it) and ``paths.root=``
+    unless the overrides already say; every word quoted for a POSIX shell where it needs to be."""
     args = list(args)
     own = {override_key(a) for a in args if a != "-m"}
     words = args + [o for o in run_overrides() if override_key(o) not in own]
     keys = {override_key(w) for w in words}
     if dataset is not None and "dataset" not in keys:
-        words.append(f"dataset={dataset}")
+        words += [f"dataset={dataset}"] if isinstance(dataset, str) else list(dataset)
     if root is not None and str(root) != "." and "paths.root" not in keys:
         words.append(f"paths.root={root}")
     return " ".join(["python", "-m", f"stylaug.{command}", *(shlex.quote(w) for w in words)])

@@ -233,7 +233,7 @@ def paired_effect(correct_a, correct_b, confidence: float = 0.95) -> dict:
         t = -stdtrit([seeds - 1, images - 1], alpha / 2)  # upper alpha/2 points
         sd = np.sqrt([seed_var, image_var])
         # a zero part adds 0 (not inf * 0 when alpha is tiny)
-        return float(math.sqrt(sum((ti * si) ** 2 for ti, si in zip(t, sd, strict=True) if si > 0)))
+        return math.hypot(*(float(ti) * float(si) for ti, si in zip(t, sd, strict=True) if si > 0))
 
     estimate = vc["mean"]
     half = half_width(1 - confidence)

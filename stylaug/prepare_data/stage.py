@@ -1,4 +1,5 @@
-"""``python -m stylaug.prepare_data``: write the synthetic dataset, or index a Places365 copy.
+"""``python -m stylaug.prepare_data``: write the synthetic dataset, or index a Places365 copy or any
+image folder (``dataset=folder dataset.source=PATH``).
 
 Output: ``<paths.data_dir>/<dataset>/index.json`` (the file list per split and class that every
 later stage reads) and ``samples.png`` (a grid of examples per class); for ``dataset=synthetic``
@@ -18,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from stylaug.core.settings_check import check_settings
 from stylaug.data.check import CACHE_NAME, bad_image_summary, check_images
+from stylaug.data.folder import index_folder
 from stylaug.data.images import check_on_bad_image, read_image
 from stylaug.data.index import DatasetIndex, index_path
 from stylaug.data.places365 import index_places365
@@ -41,12 +43,16 @@ def write_samples(
 
 
 def prepare_data(cfg: DictConfig) -> DatasetIndex:
-    """Write (synthetic) or index (places365) the configured dataset; return its index."""
+    """Write (synthetic) or index (places365, folder) the configured dataset; return its index."""
     check_settings(cfg)  # every numeric setting in range, before any work
     check_on_bad_image(cfg.data.on_bad_image)
     ds = cfg.dataset
     out = Path(ds.dir)
-    if ds.name == "synthetic":
+    if ds.get("kind") == "folder":
+        index = index_folder(
+            ds.source, ds.classes, ds.test_fraction, ds.split_seed, _folder_name(ds.name)
+        )
+    elif ds.name == "synthetic":
         index = write_synthetic(
             out, ds.classes, ds.image_size, ds.train_per_class, ds.test_per_class, ds.seed
         )
@@ -55,8 +61,17 @@ def prepare_data(cfg: DictConfig) -> DatasetIndex:
         if list(index.classes) != list(ds.classes):
             raise ValueError("dataset.classes and dataset.categories must name the same classes")
     else:
-        raise ValueError(f"unknown dataset {ds.name!r}: use dataset=synthetic or dataset=places365")
+        raise ValueError(
+            f"unknown dataset {ds.name!r}: use dataset=synthetic, dataset=places365 or "
+            "dataset=folder dataset.source=PATH"
+        )
     index = check_images(index, out / CACHE_NAME, cfg.data.on_bad_image)
+    if index.meta.get("ignored"):
+        log.info(
+            "%s: ignored %s (examples: %s)", index.name,
+            ", ".join(f"{n} {why}" for why, n in index.meta["ignored"].items()),
+            "; ".join(p for ex in index.meta["ignored_examples"].values() for p in ex[:2]),
+        )  # fmt: skip
     index.save(index_path(ds))  # only now, and atomically: a failed check leaves no new index
     samples = write_samples(index, out / "samples.png", on_bad_image=cfg.data.on_bad_image)
     counts = index.counts()
@@ -69,3 +84,13 @@ def prepare_data(cfg: DictConfig) -> DatasetIndex:
     if ds.name == "synthetic":
         log_notes(log, [SYNTHETIC_NOTE])
     return index
+
+
+def _folder_name(name: str) -> str:
+    """A folder dataset may not pass for one of the built-in datasets in rows and reports."""
+    if name in ("synthetic", "places365"):
+        raise ValueError(
+            f"dataset.name={name} is a built-in dataset's name; give your folder dataset its own "
+            "(or leave dataset.name unset: folder:<source folder name>)"
+        )
+    return name

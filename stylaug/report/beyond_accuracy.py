@@ -16,7 +16,7 @@ from scipy import stats as st
 
 from stylaug.artifacts.results import CORRUPTION_FAMILIES
 from stylaug.core.stats import mean_ci, paired_difference
-from stylaug.report.summary import arm_label, grouped, is_style_row, label
+from stylaug.report.summary import arm_label, grouped, is_style_row, label, minorities
 
 
 def _pct(x):
@@ -38,7 +38,7 @@ def _describe(key, variant, runs: dict) -> dict:
         "pool": variant[1],
         "arm_label": arm_label(variant[0], variant[1], style),
         "seeds": len(runs),
-        "minority": any_row.get("minority"),
+        "minority": minorities(any_row),
         "classes": any_row.get("classes") or list(any_row["metrics"]["per_class"]),
     }
 

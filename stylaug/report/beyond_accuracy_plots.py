@@ -11,6 +11,9 @@ import numpy as np
 from stylaug.core.io import atomic_path
 from stylaug.report.tables import short_arm
 
+WIDE = 12  # more classes than this: classes run down the rows (tables, heatmaps, matrices)
+NUMBERED = 20  # more classes than this: confusion matrix cells without numbers
+
 
 def _pyplot():
     import matplotlib
@@ -79,56 +82,80 @@ def robustness_plot(lines: list[dict], path: Path, confidence: float = 0.95) -> 
 
 def per_class_plot(lines: list[dict], path: Path) -> Path:
     """Heatmap per (source, scenario): arms x classes, clean and mean corrupted accuracy; the
-    minority class's columns are framed in red."""
+    minority classes are framed in red. Past 8 columns (the paper's 4 classes, clean and
+    corrupted) the classes run down the rows and the panels stand side by side, so 10 or 50 class
+    names stay readable."""
     plt = _pyplot()
     panels = list(dict.fromkeys((s["source"], s["scenario"]) for s in lines))
-    robust = any(s["corrupted"] for s in lines)
+    robust = any(v is not None for s in lines for v in (s["corrupted"] or {}).values())
+    parts = ["clean"] + (["corrupted"] if robust else [])
     arms = [sum((s["source"], s["scenario"]) == p for s in lines) for p in panels]
-    columns = (1 + robust) * max(len(s["classes"]) for s in lines)
-    fig, axes = plt.subplots(
-        len(panels), 1, figsize=(2.5 + 1.5 * columns, sum(1.3 + 0.45 * n for n in arms)),
-        squeeze=False, layout="constrained", height_ratios=[1.3 + 0.45 * n for n in arms],
-    )  # fmt: skip
-    for (source, scenario), (ax,) in zip(panels, axes, strict=True):
+    most = max(len(s["classes"]) for s in lines)
+    tall = len(parts) * most > 8  # the paper's 4 classes, clean and corrupted, stay across
+    if tall:
+        widths = [1.6 + 0.75 * len(parts) * n for n in arms]
+        fig, axes = plt.subplots(
+            1, len(panels), figsize=(2.0 + sum(widths), 1.8 + 0.22 * most), squeeze=False,
+            layout="constrained", width_ratios=widths,
+        )  # fmt: skip
+        axes = axes[0]
+    else:
+        fig, axes = plt.subplots(
+            len(panels), 1, figsize=(2.5 + 1.5 * len(parts) * most, sum(1.3 + 0.45 * n for n in arms)),
+            squeeze=False, layout="constrained", height_ratios=[1.3 + 0.45 * n for n in arms],
+        )  # fmt: skip
+        axes = axes[:, 0]
+    for (source, scenario), ax in zip(panels, axes, strict=True):
         rows = [s for s in lines if (s["source"], s["scenario"]) == (source, scenario)]
         classes = list(dict.fromkeys(c for s in rows for c in s["classes"]))
-        parts = [("clean", "clean")] + ([("corrupted", "corrupted")] if robust else [])
+        minority = [c for c in classes if c in rows[0]["minority"]]
         grid = np.array(
             [
-                [
-                    np.nan if (s[k] or {}).get(c) is None else s[k][c]
-                    for k, _ in parts
-                    for c in classes
-                ]
+                [np.nan if (s[k] or {}).get(c) is None else s[k][c] for k in parts for c in classes]
                 for s in rows
             ],
             float,
         )
-        image = ax.imshow(grid, cmap="viridis", vmin=0, vmax=100, aspect="auto")
-        minority = rows[0]["minority"]
-        labels = [
-            f"{c}{' ★' if c == minority else ''}\n{name}" for _, name in parts for c in classes
-        ]
-        ax.set_xticks(range(len(labels)), labels, fontsize=7)
-        ax.set_yticks(range(len(rows)), [_arm(s) for s in rows], fontsize=8)
+        names = [f"{c}{' ★' if c in minority else ''}" for c in classes]
+        if tall:  # classes down, (part, arm) across
+            grid = np.concatenate([grid[:, b * len(classes) : (b + 1) * len(classes)].T
+                                   for b in range(len(parts))], axis=1)  # fmt: skip
+            across = [f"{_arm(s)}\n{k}" for k in parts for s in rows]
+            image = ax.imshow(grid, cmap="viridis", vmin=0, vmax=100, aspect="auto")
+            ax.set_xticks(range(len(across)), across, fontsize=7, rotation=30, ha="right")
+            ax.set_yticks(range(len(classes)), names, fontsize=7)
+            for c in minority:
+                i = classes.index(c)
+                ax.add_patch(plt.Rectangle((-0.5, i - 0.5), grid.shape[1], 1, fill=False,
+                                           ec="red", lw=1.5))  # fmt: skip
+            if robust:
+                ax.axvline(len(rows) - 0.5, color="white", lw=3)
+            width = 34
+        else:
+            image = ax.imshow(grid, cmap="viridis", vmin=0, vmax=100, aspect="auto")
+            labels = [f"{n}\n{k}" for k in parts for n in names]
+            ax.set_xticks(range(len(labels)), labels, fontsize=7)
+            ax.set_yticks(range(len(rows)), [_arm(s) for s in rows], fontsize=8)
+            for b in range(len(parts)):
+                for c in minority:
+                    j = b * len(classes) + classes.index(c)
+                    ax.add_patch(
+                        plt.Rectangle((j - 0.5, -0.5), 1, len(rows), fill=False, ec="red", lw=2.5)
+                    )
+            if robust:
+                ax.axvline(len(classes) - 0.5, color="white", lw=3)
+            width = 90
         for i in range(grid.shape[0]):
             for j in range(grid.shape[1]):
                 v = grid[i, j]
                 ax.text(j, i, "—" if np.isnan(v) else f"{v:.0f}", ha="center", va="center",
-                        color="white" if not np.isnan(v) and v < 60 else "black", fontsize=8)  # fmt: skip
-        if minority in classes:
-            for b in range(len(parts)):
-                j = b * len(classes) + classes.index(minority)
-                ax.add_patch(
-                    plt.Rectangle((j - 0.5, -0.5), 1, len(rows), fill=False, ec="red", lw=2.5)
-                )
-        if robust:
-            ax.axvline(len(classes) - 0.5, color="white", lw=3)
+                        color="white" if not np.isnan(v) and v < 60 else "black",
+                        fontsize=7 if tall else 8)  # fmt: skip
         ax.set_title(
-            _title(source, scenario) + ("\n★ minority class (red frame)" if minority else ""),
+            _title(source, scenario, width) + ("\n★ minority (red frame)" if minority else ""),
             fontsize=8,
         )
-    fig.colorbar(image, ax=axes[:, 0], label="test accuracy (%), mean over seeds", shrink=0.8)
+    fig.colorbar(image, ax=list(axes), label="test accuracy (%), mean over seeds", shrink=0.8)
     return _save(fig, path)
 
 
@@ -159,21 +186,32 @@ def agreement_plot(lines: list[dict], path: Path) -> Path:
 
 
 def confusion_plot(lines: list[dict], path: Path) -> Path:
-    """One scenario's confusion matrices, one per arm (and source), summed over seeds."""
+    """One scenario's confusion matrices, one per arm (and source), summed over seeds. Past
+    ``WIDE`` classes they stack down the page, each sized to its classes; past ``NUMBERED``
+    classes the cells are colour only (with a colour bar)."""
     plt = _pyplot()
+    most = max(len(s["classes"]) for s in lines)
+    tall = most > WIDE
+    side = max(3.6, 1.6 + 0.32 * most) if not tall else 2.2 + 0.2 * most
+    shape = (len(lines), 1) if tall else (1, len(lines))
     fig, axes = plt.subplots(
-        1, len(lines), figsize=(3.6 * len(lines), 3.9), squeeze=False, layout="constrained"
-    )
-    for s, ax in zip(lines, axes[0], strict=True):
+        *shape, figsize=(side * shape[1], (side + 0.3) * shape[0]), squeeze=False,
+        layout="constrained",
+    )  # fmt: skip
+    for s, ax in zip(lines, axes.ravel(), strict=True):
         cm = np.array(s["confusion"])
-        ax.imshow(cm, cmap="Blues")
-        for i in range(cm.shape[0]):
-            for j in range(cm.shape[1]):
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if cm[i, j] > cm.max() / 2 else "black")  # fmt: skip
-        ticks = [f"{c}{' ★' if c == s['minority'] else ''}" for c in s["classes"]]
-        ax.set_xticks(range(len(ticks)), ticks, rotation=40, ha="right", fontsize=7)
-        ax.set_yticks(range(len(ticks)), ticks, fontsize=7)
+        image = ax.imshow(cm, cmap="Blues")
+        if len(s["classes"]) <= NUMBERED:
+            for i in range(cm.shape[0]):
+                for j in range(cm.shape[1]):
+                    ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8 if not tall
+                            else 6, color="white" if cm[i, j] > cm.max() / 2 else "black")  # fmt: skip
+        else:
+            fig.colorbar(image, ax=ax, shrink=0.6, label="test images (summed over seeds)")
+        ticks = [f"{c}{' ★' if c in s['minority'] else ''}" for c in s["classes"]]
+        ax.set_xticks(range(len(ticks)), ticks, rotation=40 if not tall else 90,
+                      ha="right" if not tall else "center", fontsize=7 if not tall else 6)  # fmt: skip
+        ax.set_yticks(range(len(ticks)), ticks, fontsize=7 if not tall else 6)
         ax.set_xlabel("predicted", fontsize=8)
         ax.set_ylabel("true", fontsize=8)
         ax.set_title(

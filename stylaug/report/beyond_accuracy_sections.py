@@ -12,6 +12,7 @@ import csv
 import io
 import os
 from pathlib import Path
+from urllib.parse import quote
 
 from stylaug.core.io import atomic_write_text
 from stylaug.report.beyond_accuracy import (
@@ -21,6 +22,7 @@ from stylaug.report.beyond_accuracy import (
     robustness_lines,
 )
 from stylaug.report.beyond_accuracy_plots import (
+    WIDE,
     agreement_plot,
     confusion_plot,
     per_class_plot,
@@ -66,8 +68,11 @@ def _by_source(lines: list[dict]):
 
 
 def link(path: Path, out_dir: Path, alt: str) -> str:
-    """A Markdown image, relative to report.md's folder."""
-    return f"![{alt}]({Path(os.path.relpath(path, out_dir)).as_posix()})\n\n"
+    """A Markdown image, relative to report.md's folder (URL-quoted: class and dataset names may
+    hold spaces and colons)."""
+    rel = quote(Path(os.path.relpath(path, out_dir)).as_posix())
+    alt = alt.replace("[", "(").replace("]", ")")
+    return f"![{alt}]({rel})\n\n"
 
 
 # --- sections -------------------------------------------------------------------------------------
@@ -153,19 +158,28 @@ def per_class_section(lines: list[dict], out_dir: Path) -> str:
     text = (
         "## Per-class accuracy: clean / corrupted\n\n"
         "Test accuracy of each class in %, mean over seeds: clean / mean over every corruption "
-        "and severity (— without robustness numbers). **Bold**: the scenario's minority class "
-        "(biased scenarios).\n\n"
+        "and severity (— without robustness numbers). **Bold**: the scenario's minority "
+        f"classes. With more than {WIDE} classes, one row per class.\n\n"
     )
     for source, rows in _by_source(lines):
         classes = list(dict.fromkeys(c for s in rows for c in s["classes"]))
-        body = []
-        for s in rows:
-            cells = []
-            for c in classes:
-                cell = f"{_num(s['clean'].get(c))} / {_num((s['corrupted'] or {}).get(c))}"
-                cells.append(f"**{cell}**" if c == s["minority"] else cell)
-            body.append([s["scenario"], s["arm_label"], s["seeds"], *cells])
-        text += f"{source}:\n\n" + _table(["scenario", "arm", "seeds", *classes], body) + "\n"
+
+        def cell(s: dict, c: str) -> str:
+            value = f"{_num(s['clean'].get(c))} / {_num((s['corrupted'] or {}).get(c))}"
+            return f"**{value}**" if c in s["minority"] else value
+
+        if len(classes) <= WIDE:
+            head = ["scenario", "arm", "seeds", *classes]
+            body = [[s["scenario"], s["arm_label"], s["seeds"]] + [cell(s, c) for c in classes]
+                    for s in rows]  # fmt: skip
+        else:
+            head = ["class"] + [
+                f"{s['scenario']}: {short_arm(s['arm'], s['pool'], s['arm'] != 'none')} "
+                f"({s['seeds']} seeds)"
+                for s in rows
+            ]
+            body = [[c] + [cell(s, c) for s in rows] for c in classes]
+        text += f"{source}:\n\n" + _table(head, body) + "\n"
     path = per_class_plot(lines, out_dir / "per_class.png")
     return text + link(path, out_dir, "Per-class accuracy heatmap")
 
@@ -357,7 +371,7 @@ def per_class_records(rows) -> list[dict]:
         {
             **_line_cells(s),
             "class": c,
-            "minority": c == s["minority"],
+            "minority": c in s["minority"],
             "clean_acc": s["clean"].get(c),
             "corrupted_acc": (s["corrupted"] or {}).get(c),
         }  # fmt: skip

@@ -13,6 +13,7 @@ import html
 import mimetypes
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 from stylaug.core.io import atomic_write_text
 
@@ -41,7 +42,7 @@ def embed_images(body: str, folder: Path) -> str:
     """Replace each relative ``<img src>`` with the file's data URI (or a 'missing' note)."""
 
     def replace(m: re.Match) -> str:
-        src, alt = html.unescape(m.group(1)), m.group(2)
+        src, alt = unquote(html.unescape(m.group(1))), m.group(2)
         path = folder / src
         if not path.is_file():
             return f'<span class="missing">[missing image: {html.escape(src)}]</span>'

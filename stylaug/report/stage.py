@@ -27,7 +27,7 @@ from stylaug.report.beyond_accuracy_sections import sections, tables, write_csvs
 from stylaug.report.family_tables import family_lines, family_markdown, plot_alpha
 from stylaug.report.html_page import write_html
 from stylaug.report.plots import plot
-from stylaug.report.summary import PAPER, summarize, test_set_noise
+from stylaug.report.summary import paper_numbers, summarize, test_set_noise
 from stylaug.report.tables import (
     COLUMNS,
     answer_table,
@@ -67,7 +67,7 @@ def report(cfg: DictConfig) -> str:
         + link_main_plot()
         + "\n## Every arm against its references\n\n"
         + markdown_table(summary, confidence)
-        + (paper_table() if any(s["scenario"] in PAPER for s in summary) else "")
+        + (paper_table() if any(paper_numbers(s) for s in summary) else "")
         + ("\n" + quality_table(summary) if any(s["style"] for s in summary) else "")
     )
     out = Path(rcfg.out_dir)

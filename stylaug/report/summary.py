@@ -23,6 +23,7 @@ reference in the same setup and scenario.
 from __future__ import annotations
 
 import logging
+import re
 from collections import defaultdict
 
 import numpy as np
@@ -42,6 +43,9 @@ PAPER = {
     "scarce": (86.00, 86.00),
 }
 PAPER_SOURCE = "paper (Places365, ImageNet ResNet-18, 1 run, 400 test images)"
+# Datasets whose lines the paper's numbers may stand beside: Places365 and its synthetic stand-in
+# (the same four classes and scenarios). Never a folder dataset: its classes are not the paper's.
+PAPER_DATASETS = ("places365", "synthetic")
 EFFICIENTNET_TAG = PRETRAINED_NOTE
 EFFICIENTNET_RANDOM_TAG = "EfficientNet-Lite0, not the paper's VGG16/ResNet-18"
 # classify writes the same sentence into a class-pool row's notes
@@ -56,6 +60,30 @@ UNSTYLIZED, REWEIGHTED, RANDOM_DROP = "unstylized", "reweighted", "random_drop"
 # manifest keys of a style set that do not depend on the seed: a line's seeds must agree on them
 STYLE_SETUP_KEYS = ("settings", "pool", "loss_net_weights", "preserve_color", "family", "alpha",
                     "style_seed", "style_pool")  # fmt: skip
+
+
+def paper_numbers(line: dict) -> tuple[float, float] | None:
+    """The paper's (without, with) for a summary line, if the paper measured that comparison."""
+    if line.get("dataset") not in PAPER_DATASETS:
+        return None
+    return PAPER.get(line["scenario"])
+
+
+def minorities(row: dict) -> list[str]:
+    """Every minority class of a row (rows before the list was written hold one name or None)."""
+    value = row.get("minority")
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else [str(c) for c in value]
+
+
+def scenario_order(scenario: str) -> tuple:
+    """The paper's four first, in the paper's order; then by name, numbers by value (fewshot_k2
+    before fewshot_k16)."""
+    if scenario in SCENARIO_ORDER:
+        return (0, SCENARIO_ORDER.index(scenario))
+    parts = re.split(r"(\d+(?:\.\d+)?)", scenario)
+    return (1, *[(0, float(p), "") if i % 2 else (1, 0.0, p) for i, p in enumerate(parts)])
 
 
 def backbone_tags(backbone: str) -> list[str]:
@@ -144,11 +172,7 @@ def grouped(rows: list[dict]) -> dict[tuple, dict[tuple, dict[int, dict]]]:
                 out[(f"{arm} [setup {setup}]", pool)] = runs
         groups[key] = out
 
-    def order(key):
-        s = key[3]
-        return (SCENARIO_ORDER.index(s) if s in SCENARIO_ORDER else len(SCENARIO_ORDER), s)
-
-    return {k: groups[k] for k in sorted(groups, key=order)}
+    return {k: groups[k] for k in sorted(groups, key=lambda k: scenario_order(k[3]))}
 
 
 def _correct(row: dict) -> np.ndarray:
@@ -218,8 +242,7 @@ def _line(key, variant, runs, variants, baseline, confidence) -> dict:
             seeds = shared
     seeds = sorted(seeds)
     any_row = runs[seeds[0]]
-    minority = any_row.get("minority")
-    minority = [minority] if isinstance(minority, str) else list(minority or [])
+    minority = minorities(any_row)
     vs, seed_ci, minority_vs = {}, {}, defaultdict(dict)
     for name, ref_variant in refs.items():
         base = variants[ref_variant]

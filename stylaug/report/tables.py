@@ -88,9 +88,19 @@ def _seed_ci(stat: dict | None) -> str:
     return f"[{stat['lo']:+.2f}, {stat['hi']:+.2f}]"
 
 
+MINORITY_SHOWN = 3  # minority classes named one by one in a table cell; more: their mean
+
+
 def _minority(line: dict) -> str:
+    """Each minority class's accuracy (and its difference from ``none``); past
+    ``MINORITY_SHOWN`` classes, their mean accuracy (each class is in the per-class table)."""
     if not line["minority"]:
         return "—"
+    if len(line["minority"]) > MINORITY_SHOWN:
+        means = [m["acc"]["mean"] for m in line["minority"] if m["acc"]["mean"] is not None]
+        names = ", ".join(m["class"] for m in line["minority"][:MINORITY_SHOWN]) + ", …"
+        mean = sum(means) / len(means) if means else None
+        return f"mean of {len(line['minority'])} ({names}): {_num(mean, 1)}"
     parts = []
     for m in line["minority"]:
         cell = f"{m['class']} {_num(m['acc']['mean'], 1)}"

@@ -35,7 +35,7 @@ import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -119,12 +119,14 @@ class StylizerPlan:
         if check_pool(s.pool) == "scenario":
             split = sample_scenario(index, cfg.scenario, int(cfg.seed))
         self.images = training_list(index, split, cls, s.pool)
-        if len(self.images) < s.batch_size:
-            raise ValueError(
-                f"the stylizer of class {cls!r} has {len(self.images)} training images "
-                f"(stylizer.pool={s.pool}), fewer than one batch (stylizer.batch_size="
-                f"{s.batch_size}). Lower the batch size, or use a scenario with more images."
-            )
+        # a list smaller than a batch (fewshot's k = 1, 2) trains in batches of the whole list
+        self.batch_size = min(int(s.batch_size), len(self.images))
+        if self.batch_size < int(s.batch_size):
+            log.info(
+                "the stylizer of class %s has %d training images, fewer than stylizer.batch_size="
+                "%d: it trains on batches of %d", cls, len(self.images), s.batch_size,
+                self.batch_size,
+            )  # fmt: skip
         self.id = list_id(index, self.images)
         self.seed = list_seed(self.id)
         self.styles = resolve_style_images(s.style_images, index, self.images, self.id)
@@ -134,7 +136,9 @@ class StylizerPlan:
             arch, "johnson", s.content_layers, s.style_layers
         )
         self.processes = world_size(cfg.trainer)
-        self.steps = planned_steps(s, len(self.images), self.processes)
+        length = {k: s[k] for k in ("max_steps", "epochs", "min_steps")}
+        length = OmegaConf.create({**length, "batch_size": self.batch_size})
+        self.steps = planned_steps(length, len(self.images), self.processes)
         self.settings = {
             "class": cls,
             "dataset": index.name,
@@ -148,9 +152,11 @@ class StylizerPlan:
             "model": node_settings(cfg.model, ("backbone",)),
             "precision": str(cfg.trainer.precision),
             "processes": self.processes,
-            "effective_batch": int(s.batch_size) * self.processes,
+            "effective_batch": self.batch_size * self.processes,
             "steps": self.steps,
         }
+        if self.batch_size < int(s.batch_size):  # only then: every other id stays as it was
+            self.settings["batch_size"] = self.batch_size
         self.settings_hash = digest(self.settings)
         self.out = checkpoint_path(s.out_dir, cls, self.id)
         self.work = Path(s.out_dir) / "_train" / cls / self.id
@@ -199,7 +205,7 @@ def train_loader(cfg: DictConfig, index: DatasetIndex, plan: StylizerPlan) -> Da
     )
     return DataLoader(
         images,
-        batch_size=int(s.batch_size),
+        batch_size=plan.batch_size,
         shuffle=True,
         drop_last=True,
         num_workers=workers,

@@ -44,7 +44,8 @@ def classify_cfg(root, out, *extra):
     return compose_cfg(
         "classify",
         [*TINY_DATASET, "classifier.epochs=2", "classifier.image_size=32", "logger=none",
-         "classifier.num_workers=0", "classifier.arms=[none]", "model.backbone.weights=random",
+         "classifier.num_workers=0", "classifier.arms=[none]", "classifier.controls=false",
+         "model.backbone.weights=random",
          "scenario=scarce", f"classifier.results_file={out}/results.jsonl",
          f"classifier.cache_dir={out}/features", *extra],
         root,

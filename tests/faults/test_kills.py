@@ -130,7 +130,7 @@ def augment_run(tiny_root, folder, out):
 
 def classify_run(tiny_root, folder, out):
     return [*TINY_DATASET, f"paths.root={out}", f"dataset.dir={tiny_root}/data/synthetic",
-            "scenario=scarce", f"classifier.augmented_dir={folder}/aug", "classifier.epochs=3",
+            "scenario=scarce", "classifier.controls=false", f"classifier.augmented_dir={folder}/aug", "classifier.epochs=3",
             "classifier.image_size=32", "classifier.batch_size=8", "classifier.num_workers=0",
             "model.backbone.weights=random", "logger=none"]  # fmt: skip
 

@@ -157,7 +157,6 @@ def test_weights_come_from_a_state_dict_in_torch_home(tiny_root, tmp_path, monke
     [
         (["class=forest"], "unknown class 'forest'"),
         (["class=ocean", "stylizer.style_images=[/nowhere/style.jpg]"], "does not exist"),
-        (["class=ocean", "stylizer.batch_size=1000"], "fewer than one batch"),
         (["class=ocean", "stylizer.pool=everything"], "stylizer.pool='everything' is not valid"),
         (["class=ocean", "stylizer.style_blend=[1,2]"], "must give 1 non-negative weights"),
     ],
