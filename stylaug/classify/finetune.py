@@ -335,7 +335,8 @@ def run_finetune_arm(job, arm: str, style: StyleSet | None, logger, config_hash:
     if c.force and work.exists():
         shutil.rmtree(work)
     last = work / "last.ckpt"
-    checkpoint = AtomicCheckpoint(dirpath=work, save_last=True, save_top_k=0,
+    # the newest epoch's state as last.ckpt (no monitor, top 1: each save replaces the previous)
+    checkpoint = AtomicCheckpoint(dirpath=work, filename="last", save_top_k=1,
                                   enable_version_counter=False)  # fmt: skip
     trainer = make_trainer(
         cfg, "classify", logger, [checkpoint, *extra_callbacks()], max_epochs=int(c.epochs),
