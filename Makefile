@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-slow test-all demo demo-families lint format bench clean
+.PHONY: install test test-slow test-all demo demo-families demo-online lint format bench clean
 
 install: $(STAMP)
 
@@ -28,6 +28,9 @@ demo: install
 
 demo-families: install
 	WANDB_MODE=offline $(BIN)/python -m stylaug.pipeline experiment=demo_families
+
+demo-online: install
+	WANDB_MODE=offline $(BIN)/python -m stylaug.pipeline experiment=demo_online
 
 bench: install
 	WANDB_MODE=disabled $(BIN)/python scripts/bench.py

@@ -29,6 +29,7 @@ from omegaconf import DictConfig
 from stylaug.artifacts.dataset_names import class_override
 from stylaug.artifacts.style_families import DECODER_FAMILIES, JOHNSON_FAMILIES, sets_to_make
 from stylaug.augment import augment
+from stylaug.classify.arms import ONLINE_ARMS
 from stylaug.classify.stage import classify
 from stylaug.core.config import CONFIG_DIR
 from stylaug.core.interruption import exit_on_stop_signals
@@ -82,7 +83,7 @@ def stylizer_jobs(cfg: DictConfig, p: DictConfig, seeds: list[int], base=()) -> 
 
 def stages_to_run(cfg: DictConfig) -> list[str]:
     """``pipeline.stages`` in order, checked, less the training stages no configured family uses
-    (train_stylizer for johnson*, train_decoder for adain and randomized)."""
+    (train_stylizer for johnson*, train_decoder for adain and randomized, offline or online)."""
     p = cfg.pipeline
     unknown = [s for s in p.stages if s not in STAGES]
     if unknown:
@@ -90,6 +91,7 @@ def stages_to_run(cfg: DictConfig) -> list[str]:
             f"pipeline.stages has unknown stages {unknown}; choose from {list(STAGES)}"
         )
     families = {f for f, _ in sets_to_make(cfg.augment)}
+    families |= {ONLINE_ARMS[a] for a in cfg.classifier.arms if a in ONLINE_ARMS}  # online_<family>
     unused = {
         "train_stylizer": not families & set(JOHNSON_FAMILIES),
         "train_decoder": not families & set(DECODER_FAMILIES),

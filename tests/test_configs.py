@@ -7,7 +7,9 @@ REQUIRED = {"train_stylizer": ["class=ocean"]}
 
 
 @pytest.mark.parametrize("name", PRIMARY_CONFIGS)
-@pytest.mark.parametrize("experiment", [None, "demo", "paper", "paper_synthetic", "demo_families"])
+@pytest.mark.parametrize(
+    "experiment", [None, "demo", "paper", "paper_synthetic", "demo_families", "demo_online"]
+)
 def test_every_primary_config_composes_and_resolves(name, experiment, tmp_path):
     overrides = REQUIRED.get(name, []) + ([f"experiment={experiment}"] if experiment else [])
     cfg = compose_cfg(name, overrides, tmp_path)
@@ -32,7 +34,9 @@ def test_demo_preset_uses_the_offline_pretrained_network_for_both_roles():
     assert cfg.trainer.accelerator == "cpu" and cfg.stylizer.pool == "scenario"
 
 
-@pytest.mark.parametrize("experiment", [None, "demo", "paper", "paper_synthetic", "demo_families"])
+@pytest.mark.parametrize(
+    "experiment", [None, "demo", "paper", "paper_synthetic", "demo_families", "demo_online"]
+)
 def test_a_preset_sets_only_nodes_of_commands_that_read_them(experiment):
     extra = [f"experiment={experiment}"] if experiment else []
     for name in PRIMARY_CONFIGS:
@@ -122,3 +126,17 @@ def test_demo_families_preset_names_every_family_and_keeps_the_demo_default():
     plain = compose_cfg("pipeline", ["experiment=demo"])  # the demo still makes the paper's set
     assert sets_to_make(plain.augment) == [("johnson", 1.0)] and plain.augment.tag == "johnson"
     assert plain.pipeline.scenarios == ["balanced", "biased_case1", "biased_case2", "scarce"]
+
+
+def test_demo_online_preset_fine_tunes_every_online_arm_and_trains_their_networks():
+    from stylaug.pipeline import stages_to_run
+
+    cfg = compose_cfg("pipeline", ["experiment=demo_online"])
+    assert cfg.classifier.mode == "finetune" and cfg.pipeline.scenarios == [
+        "biased_case1",
+        "scarce",
+    ]
+    assert {"online_adain", "online_fda", "online_histogram_match", "mixstyle", "johnson"} <= set(
+        cfg.classifier.arms
+    )
+    assert stages_to_run(cfg) == list(cfg.pipeline.stages)  # decoders for online_adain too

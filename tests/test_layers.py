@@ -24,10 +24,10 @@ ALLOWED = {
     "core": (),
     "data": ("core",),
     "models": ("core", "data"),
-    "transforms": GROUND,
+    "transforms": GROUND,  # the public on-the-fly API: a library over ground, used by stages
     "artifacts": GROUND,
-    **{stage: (*GROUND, "artifacts") for stage in STAGES},
-    "pipeline": (*GROUND, "artifacts", *STAGES),
+    **{stage: (*GROUND, "transforms", "artifacts") for stage in STAGES},
+    "pipeline": (*GROUND, "transforms", "artifacts", *STAGES),
     "__init__": ("artifacts",),
 }
 

@@ -16,6 +16,10 @@ of that scenario's own training list) and writes the same manifest; they differ 
   style from the pool and a random strength alpha_i ~ U(0, alpha), both drawn per image.
 * ``photoreal`` - the paper's future work: Gatys optimisation with the segmentation-consistency
   loss and the matting-Laplacian term, batched over many images (``stylaug.photoreal_batch``).
+* ``fda`` (Fourier domain adaptation, Yang & Soatto 2020: the style image's low-frequency
+  amplitudes, ``augment.fda_beta``) and ``histogram_match`` (each channel's histogram becomes the
+  style image's) - the cheap baselines, no network: ``stylaug.transforms``' batched torch code,
+  each image with a style image drawn from the pool as for adain.
 
 ``augment.alpha`` is the strength: AdaIN interpolates features (alpha * AdaIN(c, s) + (1 - alpha) *
 c); the Johnson and photoreal families blend their output with the source. Style pools
@@ -32,6 +36,7 @@ computable from the scenario split alone, so ``classify`` finds each scenario's 
 | johnson_cross | ``<list id>-x<other class's list id>`` | the other class's stylizer |
 | adain, randomized | ``<list id>-d<the scenario's training set id>`` | the decoder of that set |
 | photoreal | ``<list id>`` (same_class, folder), ``<list id>-p<set id>`` (all_classes) | optimisation |
+| fda, histogram_match | as photoreal | the transform |
 
 Per-image random choices come from ``numpy.random.default_rng([style_seed, slot, source, view])``:
 independent of the order and batching of the work, so a rerun makes byte-identical images.
@@ -55,8 +60,11 @@ from stylaug.data.scenarios import ScenarioSplit
 
 log = logging.getLogger(__name__)
 
-STYLE_FAMILIES = ("johnson", "johnson_color", "johnson_cross", "adain", "randomized", "photoreal")
-POOL_FAMILIES = ("adain", "randomized", "photoreal")  # families that draw style images from a pool
+STYLE_FAMILIES = ("johnson", "johnson_color", "johnson_cross", "adain", "randomized", "photoreal",
+                  "fda", "histogram_match")  # fmt: skip
+TRANSFORM_FAMILIES = ("fda", "histogram_match")  # no network: a stylaug.transforms function
+# families that draw style images from a pool
+POOL_FAMILIES = ("adain", "randomized", "photoreal", *TRANSFORM_FAMILIES)
 DEFAULT_POOL = "same_class"
 
 
@@ -170,8 +178,9 @@ def slot_for(index, split: ScenarioSplit, cls: str, a, pool: str) -> Slot:
     style_list = did if every else sid
     if family in DECODER_FAMILIES:
         return Slot(f"{sid}-d{did}", cls, Maker("decoder", None, did), style_list)
-    photoreal = Maker("photoreal", None, "photoreal")
-    return Slot(f"{sid}-p{did}" if every else sid, cls, photoreal, style_list)
+    maker = Maker("transform", None, family) if family in TRANSFORM_FAMILIES else (
+        Maker("photoreal", None, "photoreal"))  # fmt: skip
+    return Slot(f"{sid}-p{did}" if every else sid, cls, maker, style_list)
 
 
 # --- style pools ----------------------------------------------------------------------------------
@@ -253,9 +262,9 @@ def family_settings(a) -> dict:
         out["style_pool"] = str(a.style_pool)
         if str(a.style_pool).startswith("folder="):
             out["min_style_side"] = int(a.min_style_side)
+    if family == "fda":
+        out["fda_beta"] = float(a.fda_beta)
     if family == "photoreal":
-        from omegaconf import OmegaConf
-
         settings = OmegaConf.to_container(a.photoreal, resolve=True)
         out["photoreal"] = {k: v for k, v in settings.items() if k != "max_per_class"}
     return out
@@ -271,11 +280,13 @@ FAMILY_KEYS = (
     "style_seed",
     "min_style_side",
     "photoreal",
+    "fda_beta",
 )
 
 __all__ = [
     "DEFAULT_POOL",
     "STYLE_FAMILIES",
+    "TRANSFORM_FAMILIES",
     "FAMILY_KEYS",
     "Maker",
     "Slot",

@@ -3,8 +3,9 @@
 
 The Johnson families run each image through its slot's stylizer (``StylizingPredictor``); the
 families that pair every image with its own style image run ``adain`` and ``randomized`` through the
-scenario's decoder, and ``photoreal`` through batched optimisation (which optimises pixels, so
-predict runs without inference mode).
+scenario's decoder, ``photoreal`` through batched optimisation (which optimises pixels, so
+predict runs without inference mode), and ``fda`` / ``histogram_match`` through their batched
+transforms (no network; the loss network only scores).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import logging
 import torch
 from omegaconf import DictConfig
 
+from stylaug.artifacts.style_families import TRANSFORM_FAMILIES
 from stylaug.augment.pair_predictors import (
     AdaINPredictor,
     PairView,
     PhotorealBatch,
     PhotorealPredictor,
+    TransformPredictor,
 )
 from stylaug.augment.set_plan import SetPlan
 from stylaug.augment.stylizing_predictor import StyleScorer, StylizingPredictor
@@ -102,6 +105,8 @@ def pair_generation(cfg: DictConfig, jobs, plan, makers: dict, index, image_size
     alphas = [float(j.alpha) for j in jobs]
     if a.family == "photoreal":
         return items, photoreal_module(cfg, alphas), {"inference_mode": False}
+    if a.family in TRANSFORM_FAMILIES:
+        return items, transform_module(cfg, alphas), {}
     return items, adain_module(cfg, jobs, plan, makers["decoder"], alphas), {}
 
 
@@ -153,3 +158,16 @@ def photoreal_module(cfg, alphas) -> PhotorealPredictor:
     optimiser = PhotorealBatch(loss_net, content_layers, style_layers, segmenter, settings)
     scorer = loss_net if cfg.augment.score else None
     return PhotorealPredictor(optimiser, alphas, scorer, style_layers)
+
+
+def transform_module(cfg, alphas) -> TransformPredictor:
+    """fda / histogram_match; the loss network's Gatys style layers score the images."""
+    a = cfg.augment
+    scorer, layers = None, []
+    if a.score:
+        arch, weights = cfg.model.loss_net.arch, cfg.model.loss_net.weights
+        _, layers = default_layers(arch, "gatys")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)  # a random-init scorer is the same network in every run
+            scorer = LossNetwork(layers, arch, weights)
+    return TransformPredictor(str(a.family), alphas, float(a.fda_beta), scorer, layers)

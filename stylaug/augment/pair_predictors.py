@@ -1,6 +1,7 @@
 """``augment``'s ``trainer.predict`` modules for the style families that pair each image with its own
-style image: ``adain`` and ``randomized`` (encoder -> AdaIN -> decoder) and ``photoreal`` (batched
-Gatys optimisation with the segmentation-consistency and matting-Laplacian terms).
+style image: ``adain`` and ``randomized`` (encoder -> AdaIN -> decoder), ``photoreal`` (batched
+Gatys optimisation with the segmentation-consistency and matting-Laplacian terms), and the
+network-free ``fda`` and ``histogram_match`` (``stylaug.transforms``' batched functions).
 
 Items are ``(content and style stacked (2, 3, H, W), job index, ok)``; the module looks up each
 job's decoder and strength by its index. Scores as for the Johnson families
@@ -23,6 +24,7 @@ from stylaug.models.adain import AdaINStylizer, Decoder
 from stylaug.models.image_scores import edge_correlation, gram_distance
 from stylaug.models.loss_net import LossNetwork, gram_matrix
 from stylaug.models.photoreal_loss import batch_photorealism_loss, block_laplacian
+from stylaug.transforms import channel_quantiles, fourier_domain_adaptation, match_histograms
 
 
 class PairView:
@@ -98,6 +100,21 @@ class AdaINPredictor(PairPredictor):
             net = AdaINStylizer(self.encoder, self.layer, self.decoders[k])
             out[m] = net(content[m], style[m], self.alphas[jobs[m]])
         return out
+
+
+class TransformPredictor(PairPredictor):
+    """``fda`` (the style's low-frequency amplitudes, window ``beta``) or ``histogram_match``, each
+    image with its own style image and strength: one batched call, no network."""
+
+    def __init__(self, family: str, alphas, beta: float = 0.05, scorer=None, score_layers=()):
+        super().__init__(scorer, score_layers, alphas)
+        self.family, self.beta = family, float(beta)
+
+    def stylize(self, content, style, jobs) -> torch.Tensor:
+        alpha = self.alphas[jobs]
+        if self.family == "fda":
+            return fourier_domain_adaptation(content, style, self.beta, alpha)
+        return match_histograms(content, channel_quantiles(style), alpha)
 
 
 class PhotorealPredictor(PairPredictor):

@@ -42,7 +42,8 @@ def slot_extras(cfg, index, plan: SetPlan, makers: dict, image_size: int) -> dic
     """Per slot, the manifest keys that describe what made its images (and what that cost)."""
     a = cfg.augment
     family, plain = a.family, a.family == "johnson" and float(a.alpha) == 1.0
-    photoreal_hash = "photoreal:" + digest(family_settings(a))
+    # network-free families: named by their settings (photoreal, fda, histogram_match)
+    photoreal_hash = f"{family}:" + digest(family_settings(a))
     extra = {}
     for sid in {j.stylizer for jobs in plan.jobs.values() for j in jobs}:
         slot = plan.slots[sid]

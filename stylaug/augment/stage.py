@@ -16,7 +16,7 @@ distances of the stylized image and of its source to the style (``stylaug.models
 ``info.json`` holds the per-class means.
 
 ``augment.family`` chooses the style family (``stylaug.artifacts.style_families``: johnson, johnson_color,
-johnson_cross, adain, randomized, photoreal) and ``augment.alpha`` its strength; ``augment.families``
+johnson_cross, adain, randomized, photoreal, fda, histogram_match) and ``augment.alpha`` its strength; ``augment.families``
 and ``augment.alphas`` make several sets in one run, one folder (tag) each, and a grid of the same
 sources in every set (``family_samples.png`` beside them). Every family draws the same sources and
 writes the same manifest, plus ``family``, ``alpha``, per image ``image_alpha`` and (pool
@@ -57,7 +57,7 @@ from stylaug.artifacts.checkpoints import (
 from stylaug.artifacts.dataset_names import index_dataset_override
 from stylaug.artifacts.manifest import MANIFEST, reconcile
 from stylaug.artifacts.style_families import (
-    DECODER_FAMILIES,
+    POOL_FAMILIES,
     sets_to_make,
 )
 from stylaug.augment.generation import johnson_generation, pair_generation
@@ -264,7 +264,7 @@ def make_set(cfg: DictConfig) -> dict:
 def run_predict(cfg, jobs, plan, makers, extra, index, image_size, out_dir) -> bool:
     """Stylize ``jobs`` with ``trainer.predict``; True in the process that should summarise."""
     a = cfg.augment
-    if a.family in DECODER_FAMILIES or a.family == "photoreal":
+    if a.family in POOL_FAMILIES:  # each image paired with its own style image
         items, module, overrides = pair_generation(cfg, jobs, plan, makers, index, image_size)
     else:
         items, module = johnson_generation(cfg, jobs, plan, makers["stylizer"], index, image_size)

@@ -27,6 +27,11 @@ so a style arm's effect can be told apart from "more images, more steps, another
   imbalance, for scenarios with a minority class.
 * ``<arm>_random_drop`` - for a quality-filtered arm, the same style set with the same number of
   images per class dropped at random instead of by content score.
+
+**Online arms** (``stylaug.classify.finetune``) add no image: ``online_<family>`` (adain, randomized,
+johnson, fda, histogram_match) stylizes each training batch with ``StyleAugment`` and ``mixstyle``
+mixes feature statistics inside the backbone. Their matched control is ``none`` trained the same
+way (same images, epochs and steps, the style step off), added when it is not listed.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from stylaug.core.commands import command_line
 from stylaug.core.io import read_jsonl
 from stylaug.data.scenarios import ScenarioSplit
 from stylaug.models.backbone import Backbone
+from stylaug.transforms import FAMILIES as ONLINE_FAMILIES
 
 # manifest keys that vary per image (the rest describe the stylizer that made it)
 PER_IMAGE_KEYS = {
@@ -88,6 +94,8 @@ def train_augmentation(arm: str, image_size: int, backbone: Backbone) -> tuple[T
 
 
 UNSTYLIZED, REWEIGHTED, RANDOM_DROP = "unstylized", "reweighted", "random_drop"
+# online arm -> what runs in the training step (a StyleAugment family, or MixStyle)
+ONLINE_ARMS = {**{f"online_{f}": f for f in ONLINE_FAMILIES}, "mixstyle": "mixstyle"}
 
 
 @dataclass(frozen=True)
@@ -131,12 +139,15 @@ def arm_specs(cfg: DictConfig) -> dict[str, ArmSpec]:
             specs[arm] = ArmSpec(None, None)
         elif arm in TRADITIONAL_ARMS:
             specs[arm] = ArmSpec(arm, None)
+        elif arm in ONLINE_ARMS:
+            specs[arm] = ArmSpec(None, None)
         elif (trad is None or trad in TRADITIONAL_ARMS) and (found := style_arm(cfg, style)):
             name, spec = found
             specs[f"{trad}+{name}" if trad else name] = ArmSpec(trad, spec.folder, spec.family)
         else:
             bad.append(arm)
-    known = ["none", *cfg.classifier.style_sources, *TRADITIONAL_ARMS, *STYLE_FAMILIES]
+    known = ["none", *cfg.classifier.style_sources, *TRADITIONAL_ARMS, *STYLE_FAMILIES,
+             *ONLINE_ARMS]  # fmt: skip
     if bad or not arms or len(set(arms)) != len(arms) or len(specs) != len(arms):
         raise ValueError(
             f"classifier.arms={arms} is not valid: unknown {bad}, or empty/repeated. Known arms: "
@@ -162,11 +173,13 @@ def has_minority(scenario_cfg: DictConfig) -> bool:
 def control_specs(cfg: DictConfig, specs: dict[str, ArmSpec]) -> dict[str, ArmSpec]:
     """The matched controls the configured arms need, in a stable order (module docstring)."""
     out: dict[str, ArmSpec] = {}
+    if any(arm in ONLINE_ARMS for arm in specs):  # the online arms' control: the style step off
+        out["none"] = ArmSpec(None, None)
     for spec in specs.values():
         if spec.folder is not None:
             name = f"{spec.traditional}+{UNSTYLIZED}" if spec.traditional else UNSTYLIZED
             out[name] = ArmSpec(spec.traditional, None, control=UNSTYLIZED)
-    if "none" in specs and has_minority(cfg.scenario):
+    if ("none" in specs or "none" in out) and has_minority(cfg.scenario):
         out[REWEIGHTED] = ArmSpec(None, None, control=REWEIGHTED)
     for arm in cfg.classifier.get("quality_filter") or {}:
         if arm in specs and specs[arm].folder is not None:

@@ -57,6 +57,16 @@ from stylaug.classify.corrupted_test_sets import (
     write_samples,
 )
 from stylaug.classify.features import ScenarioFeatures, load_backbone
+from stylaug.classify.finetune import (
+    FINETUNE,
+    MODE_KEYS,
+    ONLINE_NOTE,
+    check_mode,
+    mode_payload,
+    online_payload,
+    run_finetune_arm,
+    uses_images,
+)
 from stylaug.classify.imagenet_agreement import agreement, imagenet_head
 from stylaug.classify.quality_filter import (
     check_filters,
@@ -96,9 +106,10 @@ def setup_payload(cfg: DictConfig, index: DatasetIndex) -> dict:
         "index": index_digest(index),
         "dataset": node_settings(cfg.dataset, ("dir", "source")),
         "scenario": node_settings(cfg.scenario),
-        "classifier": node_settings(cfg.classifier, RESULT_FREE_KEYS["classifier"]),
+        "classifier": node_settings(cfg.classifier, RESULT_FREE_KEYS["classifier"] + MODE_KEYS),
         "backbone": node_settings(cfg.model.backbone),
         "precision": str(cfg.trainer.precision),
+        **mode_payload(cfg.classifier),
     }
 
 
@@ -108,6 +119,8 @@ def config_hash(cfg: DictConfig, index: DatasetIndex, arm: str, style: StyleSet 
         payload["style"] = style.fingerprint
     if traditional_part(arm):
         payload["aug_views"] = int(cfg.classifier.aug_views)
+    if online_payload(cfg.classifier, arm):
+        payload["online"] = online_payload(cfg.classifier, arm)
     spec = robustness_spec(cfg.classifier)
     if spec is not None:  # a row made without these corrupted test sets lacks their numbers
         payload["robustness"] = spec.key
@@ -153,7 +166,14 @@ def classify(cfg: DictConfig) -> list[dict]:
             "Turn one of them off (classifier.robustness.corruptions=[])."
         )
     todo.sort(key=lambda a: a != BASELINE_ARM)  # none first: the others' errors are relative to it
-    image_mode = not c.feature_cache or bool(cfg.model.backbone.bn_train_mode)
+    mode = check_mode(c)
+    if mode == FINETUNE and (robustness_spec(c) is not None or cfg.model.backbone.bn_train_mode):
+        raise ValueError(
+            "classifier.mode=finetune trains the backbone, so the corrupted test sets' cached "
+            "features and the batch-norm quirk do not apply: set classifier.robustness."
+            "corruptions=[] and model.backbone.bn_train_mode=false"
+        )
+    image_mode = not c.feature_cache or bool(cfg.model.backbone.bn_train_mode) or mode == FINETUNE
     backbone, weights = load_backbone(cfg.model.backbone)
     job = ArmJob(
         cfg, index, split, ScenarioFeatures(cfg, backbone, weights, not image_mode), image_mode
@@ -178,13 +198,21 @@ def classify(cfg: DictConfig) -> list[dict]:
         feature_s = time.perf_counter() - start
         for arm in todo:
             t0 = time.perf_counter()
-            result = run_arm(job, arm, styles.get(arm), logger)
+            if uses_images(c, arm):  # fine-tuning, or an online arm (stylaug.classify.finetune)
+                result = run_finetune_arm(job, arm, styles.get(arm), logger, hashes[arm])
+                if not result:  # a non-zero rank of a multi-device fit: rank 0 writes the row
+                    continue
+            else:
+                result = run_arm(job, arm, styles.get(arm), logger)
             result.update(extras(job, arm, styles.get(arm), filters.get(arm)))
             row = result_row(job, arm, styles.get(arm), hashes[arm], notes, result)
             row["control"], row["controls"] = specs[arm].control, specs[arm].controls
             add_baseline_errors(job, row, rows)
+            row["mode"] = mode
+            if mode != FINETUNE and uses_images(c, arm):
+                row["notes"].append(ONLINE_NOTE)
             row["feature_cache"] = {
-                "used": not image_mode,
+                "used": not image_mode and not uses_images(c, arm),
                 **job.features.stats,
                 "feature_s": round(feature_s, 3),
             }

@@ -96,10 +96,17 @@ def backbone_tags(backbone: str) -> list[str]:
     return tags
 
 
+def row_mode(row: dict) -> str:
+    """How the classifier was trained (rows from before classifier.mode: the linear probe)."""
+    return row.get("mode") or "linear_probe"
+
+
 def label(row: dict) -> str:
-    """What the numbers are: dataset and backbone, with smoke/random-init/non-paper warnings spelled out."""
+    """What the numbers are: dataset, backbone and (fine-tuned) mode, with smoke/random-init/
+    non-paper warnings spelled out."""
     backbone = row["weights"]["backbone"]
-    tags = ["SYNTHETIC data (smoke)"] if row["dataset"] == "synthetic" else []
+    tags = ["FINE-TUNED backbone"] if row_mode(row) == "finetune" else []
+    tags += ["SYNTHETIC data (smoke)"] if row["dataset"] == "synthetic" else []
     tags += backbone_tags(backbone)
     return f"ours: {row['dataset']}, {backbone.split('(')[0].strip()}" + (
         f" [{'; '.join(tags)}]" if tags else ""
@@ -114,6 +121,9 @@ def is_style_row(row: dict) -> bool:
 def arm_name(row: dict) -> str:
     """The arm as a reader needs it: a traditional arm with cached views says how many."""
     views = (row.get("counts") or {}).get("aug_views")
+    online = row.get("online")
+    if online:  # an online arm: its probability and strength
+        return f"{row['arm']} (p={online['p']:g}, α={online['alpha']})"
     return f"{row['arm']} ({views} cached views)" if views else row["arm"]
 
 
@@ -143,13 +153,20 @@ def line_setup(row: dict) -> str:
 
 
 def grouped(rows: list[dict]) -> dict[tuple, dict[tuple, dict[int, dict]]]:
-    """(dataset, backbone, setup, scenario) -> (arm, pool) -> seed -> newest row, in scenario order.
+    """(dataset, backbone, setup, scenario, mode) -> (arm, pool) -> seed -> newest row, in scenario
+    order: a linear probe and a fine-tune are never one group (nor one table: ``label``).
 
     A (arm, pool) whose seeds disagree on their line setup is split: the setup most seeds share
     keeps the arm's name, the others are named ``arm [setup <id>]``, and a warning says so."""
     latest: dict[tuple, dict] = {}
     for r in rows:
-        key = (r["dataset"], r["weights"]["backbone"], r.get("setup_hash"), r["scenario"])
+        key = (
+            r["dataset"],
+            r["weights"]["backbone"],
+            r.get("setup_hash"),
+            r["scenario"],
+            row_mode(r),
+        )
         latest[(key, (r["arm"], r.get("stylizer_pool"), line_setup(r)), r["seed"])] = r
     by_setup: dict[tuple, dict[tuple, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
     for (key, variant, seed), r in latest.items():
@@ -272,6 +289,7 @@ def _line(key, variant, runs, variants, baseline, confidence) -> dict:
         "dataset": key[0],
         "backbone": key[1],
         "setup": key[2],
+        "mode": key[4],
         "arm": arm,
         "arm_name": arm_name(any_row) if arm == any_row["arm"] else arm,
         "pool": pool,

@@ -13,6 +13,7 @@ from PIL import Image
 
 from stylaug.artifacts.manifest import MANIFEST
 from stylaug.artifacts.style_families import (
+    POOL_FAMILIES,
     cross_class,
     decoder_list,
     draw_style,
@@ -80,8 +81,10 @@ def expected(index, cfg, seeds=(0,)):
 
 
 @pytest.mark.parametrize(
-    "family", ["johnson", "johnson_color", "johnson_cross", "adain", "randomized", "photoreal"]
-)
+    "family",
+    ["johnson", "johnson_color", "johnson_cross", "adain", "randomized", "photoreal", "fda",
+     "histogram_match"],
+)  # fmt: skip
 def test_every_family_stylizes_only_each_scenarios_training_images(
     family, tiny_root, tiny_index, artifacts, tmp_path
 ):
@@ -99,7 +102,7 @@ def test_every_family_stylizes_only_each_scenarios_training_images(
             assert r["class"] == cls and source in train
             assert source not in set(split.val[cls])
             assert r["family"] == family and r["alpha"] == 0.5
-            if family in ("adain", "randomized", "photoreal"):  # same_class: style from there too
+            if family in POOL_FAMILIES:  # same_class: the style image comes from there too
                 style = r["style_source"].replace(f"{tiny_index.root}/", "")
                 assert style in train and style != source
             if family == "johnson_cross":
@@ -335,3 +338,50 @@ def test_unknown_arm_names_the_families(tiny_root, artifacts, tmp_path):
     cfg = classify_cfg(tiny_root, artifacts, tmp_path, "classifier.arms=[none,flip+adain]")
     with pytest.raises(ValueError, match="randaugment\\+adain"):
         arm_specs(cfg)
+
+
+def test_offline_fda_and_histogram_arms_run_with_their_unstylized_control(
+    tiny_root, tiny_index, tmp_path
+):
+    """The network-free families through the real augment and classify entries: each image takes
+    its own style image's statistics (not a copy of it), and each arm runs beside ``unstylized``."""
+    data = tmp_path / "data"
+    aug = cfg_for(tiny_root, tmp_path / "none", "augment.families=[fda,histogram_match]",
+                  "augment.scenarios=[biased_case1]", "augment.fda_beta=0.1",
+                  f"paths.data_dir={data}", f"dataset.dir={tiny_root}/data/synthetic")  # fmt: skip
+    summary = augment(aug)
+    assert set(summary["sets"]) == {"fda", "histogram_match"} and summary["failed"] == 0
+    for family in ("fda", "histogram_match"):
+        rows = read_jsonl(data / "augmented/synthetic" / family / MANIFEST)
+        assert rows and all(r["family"] == family and r["train_seconds"] == 0.0 for r in rows)
+        assert len({r["stylizer"] for r in rows}) == 1  # named by its settings: no network
+        r = rows[0]
+        out = np.asarray(Image.open(data / "augmented/synthetic" / family / r["output"]), float)
+        source = np.asarray(Image.open(tiny_index.abspath(r["source"])), float)
+        style = np.asarray(Image.open(r["style_source"]), float)
+        if r["view"]:
+            source = source[:, ::-1]
+        assert np.abs(out - source).mean() > 1  # stylized ...
+        assert np.abs(out - style).mean() > 1  # ... not replaced by the style image
+        # its colour statistics moved toward the style image's
+        moved = np.abs(out.mean((0, 1)) - style.mean((0, 1))).sum()
+        assert moved < np.abs(source.mean((0, 1)) - style.mean((0, 1))).sum()
+    fda_rows = read_jsonl(data / "augmented/synthetic/fda" / MANIFEST)
+    hist_rows = read_jsonl(data / "augmented/synthetic/histogram_match" / MANIFEST)
+    assert fda_rows[0]["stylizer"] != hist_rows[0]["stylizer"]
+    cfg = classify_cfg(tiny_root, None, tmp_path, "classifier.arms=[none,fda,histogram_match]",
+                       "classifier.controls=true", "scenario=biased_case1",
+                       f"dataset.dir={tiny_root}/data/synthetic")  # fmt: skip
+    rows = {r["arm"]: r for r in classify(cfg)}
+    assert set(rows) == {"none", "fda", "histogram_match", "unstylized", "reweighted"}
+    assert rows["fda"]["style_family"] == "fda" and rows["histogram_match"]["style_family"] == (
+        "histogram_match"
+    )
+    added = rows["unstylized"]["counts"]["augmented"]
+    assert (
+        rows["fda"]["counts"]["augmented"]
+        == added
+        == rows["histogram_match"]["counts"]["augmented"]
+    )
+    lines = {x["arm"]: x for x in summarize(list(rows.values()))}
+    assert {"none", "unstylized", "reweighted"} <= set(lines["fda"]["seed_ci"])  # paired with them
