@@ -1,20 +1,28 @@
-"""K Johnson stylizers trained as one batched model: one step trains every network of a group.
+"""K Johnson stylizers trained as one batched model: one optimizer step trains every network.
 
 Each network keeps everything it would have alone - its initialisation, its own training list in
-its own shuffled order, its own style Grams, its own losses - and shares only the work: the frozen
-loss network runs once on all K x B images, and one Adam step updates all K networks (Adam is
-elementwise, so that is K independent Adams). The group's loss is the sum of the K networks'
-losses, and no parameter feeds two of them, so each network gets the gradient of its own loss.
+its own shuffled order, its own style Grams, its own losses - and only the work is shared. The
+group's loss is the sum of the K networks' losses and no parameter feeds two of them, so each
+network gets the gradient of its own loss; one Adam over all of them is K independent Adams (Adam
+is elementwise, and its step count is per tensor).
 
-How the K transformer passes run (``batched``): ``"loop"`` runs the networks one after another on
-their own batches (dense convolutions: the fastest on a CPU, where grouped convolutions are slower
-per FLOP); ``"vmap"`` stacks their parameters and runs them as one ``torch.func.vmap`` call
-(grouped convolutions: a few large kernels instead of K small ones, for a GPU). Both are the same
-function of the same parameters; ``scripts/bench_stylizer.py`` measures them.
+How the work is shared (``batched``), chosen by measurement (``scripts/bench_stylizer.py``):
 
-Pure torch: ``fit_group`` is the loop, and ``member_state``/``load_member_state`` give each
-network's own resumable state (weights, Adam moments, step), so a group can be rebuilt from its
-members after a kill, in any grouping.
+* ``"vmap"``, for a GPU: the K networks as one ``torch.func.vmap`` call over their stacked
+  parameters (grouped convolutions: a few large kernels instead of K small ones that leave the
+  device idle) and the frozen loss network once on all K x B images.
+* ``"loop"``, for a CPU: network after network on its own batch, through ``StylizerTraining``'s
+  own arithmetic, on ``threads`` Python threads of one intra-op thread each. A CPU is already
+  busy with one network's dense convolutions: vmap's grouped ones run at 0.6x on AVX2, and the
+  loss network (a tenth of a 64 px step) would gain a third of that tenth from larger batches
+  at 64 px and lose 2x at 256 px. What pays is running independent networks on separate cores,
+  with no OpenMP barrier between them (a busy machine's threads wait there for seconds), and
+  each network then trains bit for bit as it would alone.
+
+``fit_group`` is the loop (pure torch: no Trainer, whose automatic optimization would run one
+backward on one thread); ``member_state``/``load_member_state`` are each network's own resumable
+state (weights, Adam moments, step), so after a kill a group is rebuilt from its members, in any
+grouping, and ``GroupSteps`` gives it, from its step on, the very batches it would have had.
 """
 
 from __future__ import annotations
