@@ -31,8 +31,8 @@ from torch import nn
 
 from stylaug.models.loss_net import LossNetwork, default_layers
 from stylaug.models.stylizer_group import StylizerGroup
-from stylaug.train_stylizer.stylizer_training import StylizerTraining
 from stylaug.models.transformer_net import TransformerNet
+from stylaug.train_stylizer.stylizer_training import StylizerTraining
 
 BATCH = 4
 DEMO = {"content_weight": 1e6, "style_weight": 1.5e7}  # conf/experiment/demo.yaml

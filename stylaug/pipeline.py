@@ -35,7 +35,7 @@ from stylaug.data.index import index_path
 from stylaug.prepare_data.stage import prepare_data
 from stylaug.report.stage import report
 from stylaug.train_decoder.stage import train_decoder
-from stylaug.train_stylizer.stage import train_many
+from stylaug.train_stylizer.group_training import train_many
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def run_stage(name: str, cfg: DictConfig, overrides=()):
         return prepare_data(stage_cfg("prepare_data"))
     if name == "train_stylizer":
         jobs = [base + job for job in stylizer_jobs(cfg, p, seeds)]
-        return train_many(jobs, int(cfg.stylizer.parallel))
+        return train_many(jobs, int(cfg.stylizer.group_size))
     if name == "train_decoder":
         return [  # identical training sets find their decoder and skip
             train_decoder(stage_cfg("train_decoder", f"scenario={scenario}", f"seed={seed}"))

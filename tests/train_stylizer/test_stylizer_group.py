@@ -15,6 +15,7 @@ import copy
 import pytest
 import pytorch_lightning as pl
 import torch
+from hydra import initialize_config_dir
 
 from stylaug.data.dataset import ImageFiles, SquareView, square_tensor
 from stylaug.data.images import load_rgb
@@ -30,8 +31,14 @@ from stylaug.models.stylizer_group import (
     member_state,
     shuffled_batches,
 )
-from stylaug.train_stylizer import Plan, build_module, probe_images, train_stylizer
-from tests.conftest import TINY_DATASET, compose_cfg
+from stylaug.train_stylizer.group_training import train_many
+from stylaug.train_stylizer.stage import (
+    StylizerPlan,
+    build_module,
+    probe_images,
+    train_stylizer,
+)
+from tests.conftest import CONF_DIR, TINY_DATASET, compose_cfg
 
 STEPS = 4
 # three networks on lists of 40, 10 and 4 images: under one, two and four epochs in four steps
@@ -39,38 +46,39 @@ JOBS = [("ocean", "balanced"), ("hot_spring", "biased_case1"), ("desert_sand", "
 VMAP_RTOL = 1e-4  # vmap's gradient error (relative, per network) that needs no excuse
 
 
+def job_overrides(root, out, cls, scenario, steps=STEPS):
+    return TINY_DATASET + [
+        f"paths.root={root}",
+        f"class={cls}",
+        f"scenario={scenario}",
+        "stylizer.image_size=32",
+        "stylizer.batch_size=4",
+        f"stylizer.max_steps={steps}",
+        "stylizer.checkpoint_every=2",
+        "stylizer.sample_images=4",
+        "stylizer.lr=1e-2",
+        "stylizer.content_weight=1e6",
+        "stylizer.style_weight=1.5e7",
+        "stylizer.tv_weight=1e8",
+        "model.transformer.residual_blocks=2",
+        "model.loss_net.arch=efficientnet_lite0",
+        "model.loss_net.weights=imagenet",
+        "logger=none",
+        "data.num_workers=0",
+        "+trainer.enable_progress_bar=false",
+        f"stylizer.out_dir={out}",
+    ]
+
+
 def job_cfg(root, out, cls, scenario):
-    return compose_cfg(
-        "train_stylizer",
-        TINY_DATASET
-        + [
-            f"class={cls}",
-            f"scenario={scenario}",
-            "stylizer.image_size=32",
-            "stylizer.batch_size=4",
-            f"stylizer.max_steps={STEPS}",
-            "stylizer.sample_images=4",
-            "stylizer.lr=1e-2",
-            "stylizer.content_weight=1e6",
-            "stylizer.style_weight=1.5e7",
-            "stylizer.tv_weight=1e8",
-            "model.transformer.residual_blocks=2",
-            "model.loss_net.arch=efficientnet_lite0",
-            "model.loss_net.weights=imagenet",
-            "logger=none",
-            "data.num_workers=0",
-            "+trainer.enable_progress_bar=false",
-            f"stylizer.out_dir={out}",
-        ],
-        root,
-    )
+    return compose_cfg("train_stylizer", job_overrides(root, out, cls, scenario))
 
 
 def member(cfg):
     """What train_stylizer gives a network before its first step: the same seeding and build,
     and the global RNG state its DataLoader starts from."""
     index = load_index(cfg.dataset)
-    plan = Plan(cfg, cfg["class"], index)
+    plan = StylizerPlan(cfg, cfg["class"], index)
     pl.seed_everything(plan.seed, workers=True)
     module = build_module(cfg, plan)
     rng = torch.get_rng_state()
@@ -137,13 +145,13 @@ def trained(tiny_root, tmp_path_factory):
         alone = [load_stylizer(train_stylizer(cfg))[0] for cfg in cfgs]
         members = [member(cfg) for cfg in cfgs]
         assert len({len(m["files"]) for m in members}) == 3  # lists of different lengths
-        yield cfgs[0], members, alone
+        yield cfgs[0], members, alone, out
     finally:
         torch.set_num_threads(threads)
 
 
 def test_each_network_of_a_group_matches_the_one_trained_alone(trained):
-    cfg, members, alone = trained
+    cfg, members, alone, _ = trained
     group = make_group(members, cfg, threads=2)
     steps = fit_group(group, group.optimizer(cfg.stylizer.lr), group_loader(group_steps(members)))
     assert steps == STEPS
@@ -153,7 +161,7 @@ def test_each_network_of_a_group_matches_the_one_trained_alone(trained):
 
 
 def test_a_shared_style_gram_or_a_shared_batch_is_caught(trained):
-    cfg, members, alone = trained
+    cfg, members, alone, _ = trained
     steps = group_steps(members)
     group = make_group(members, cfg)
     for name in group.style_layers:  # network 1 gets network 0's style Grams
@@ -170,7 +178,7 @@ def test_a_shared_style_gram_or_a_shared_batch_is_caught(trained):
 def test_a_killed_group_resumes_from_its_members_in_another_grouping(trained):
     """Stop after 2 steps, keep each network's own state, go on as a differently ordered group
     from step 2 of the same step plan: bitwise the networks of uninterrupted training."""
-    cfg, members, alone = trained
+    cfg, members, alone, _ = trained
     plan = group_steps(members)
     first = make_group(members, cfg)
     opt = first.optimizer(cfg.stylizer.lr)
@@ -210,7 +218,7 @@ def test_vmap_gives_each_network_its_own_gradient(trained):
     the loop in float64), as closely as today's float32 arithmetic gets it. That is not 1e-6:
     the encoder convolutions' weight gradients cancel large sums (images in 0-255 units, an
     instance norm after each), and either float32 path is up to ~0.5% off on some batches."""
-    cfg, members, _ = trained
+    cfg, members, _, _ = trained
     images, ok = group_steps(members)[0]
     ok[1, 2] = False  # an unreadable image: masked in vmap, dropped in the loop
     groups = {"exact": make_group(members, cfg).double(), "loop": make_group(members, cfg)}
@@ -239,7 +247,7 @@ def test_vmap_gives_each_network_its_own_gradient(trained):
 def test_unreadable_images_drop_out_of_their_own_networks_losses(trained):
     """A bad image (ok=False) leaves its network's losses those of its readable images alone,
     and a network with no readable image gets no gradient (Adam skips it, as alone)."""
-    cfg, members, _ = trained
+    cfg, members, _, _ = trained
     group = make_group(members, cfg)
     torch.manual_seed(0)
     images = torch.rand(3, 4, 3, 32, 32)
@@ -254,3 +262,66 @@ def test_unreadable_images_drop_out_of_their_own_networks_losses(trained):
     assert losses["loss"][2] == 0
     assert all(p.grad is None for p in group.nets[2].parameters())
     assert all(p.grad is not None for p in group.nets[0].parameters())
+
+
+# --- through the stage's entry: train_many, as the pipeline calls it ----------------------------
+
+
+def sweep(root, out, group_size, monkeypatch=None):
+    """train_many over JOBS into ``out``: {checkpoint path relative to out: (weights, metadata)}."""
+    jobs = [job_overrides(root, out, cls, scenario) for cls, scenario in JOBS]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        paths = train_many(jobs, group_size)
+    return {str(p.relative_to(out)): load_stylizer(p) for p in paths}
+
+
+def test_train_many_in_groups_writes_the_networks_trained_alone(trained, tiny_root, tmp_path):
+    """group_size=2 over three jobs: a group of two and a network alone; same file names,
+    settings hashes and (bit for bit) weights as the three trained one by one."""
+    _, members, alone, out = trained
+    grouped = sweep(tiny_root, tmp_path, group_size=2)
+    names = sorted(grouped)
+    assert names == sorted(
+        str(p.relative_to(out)) for p in out.rglob("*.ckpt") if "_train" not in p.parts
+    )
+    for k, (cls, _) in enumerate(JOBS):
+        (name,) = [n for n in names if n.startswith(f"{cls}/")]
+        net, meta = grouped[name]
+        assert mismatches(net, alone[k], members[k]["probe"]) == [], name
+        assert meta["settings_hash"] == load_stylizer(out / name)[1]["settings_hash"]
+        assert meta["steps"] == STEPS
+    sizes = sorted(grouped[n][1]["compute"].get("group_size", 1) for n in names)
+    assert sizes == [1, 2, 2]  # the last network had no partner: it trained alone
+
+
+def test_a_killed_group_resumes_to_the_uninterrupted_result(
+    trained, tiny_root, tmp_path, monkeypatch
+):
+    """Killed at step 3 (states saved at step 2), rerun: each network resumes from its own saved
+    state and ends bit for bit as trained alone without interruption; a third run keeps them."""
+    _, members, alone, _ = trained
+    calls = {"n": 0}
+    backward = StylizerGroup.backward
+
+    def dies_at_step_3(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed")
+        return backward(self, *args, **kwargs)
+
+    monkeypatch.setattr(StylizerGroup, "backward", dies_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        sweep(tiny_root, tmp_path, group_size=0)
+    monkeypatch.setattr(StylizerGroup, "backward", backward)
+    assert not [p for p in tmp_path.rglob("*.ckpt") if "_train" not in p.parts]
+    saved = sorted(tmp_path.rglob("group_member.pt"))
+    assert len(saved) == 3 and all(torch.load(p)["step"] == 2 for p in saved)
+    resumed = sweep(tiny_root, tmp_path, group_size=0)
+    for k, (cls, _) in enumerate(JOBS):
+        (name,) = [n for n in resumed if n.startswith(f"{cls}/")]
+        net, meta = resumed[name]
+        assert meta["resumed"] and meta["compute"]["group_size"] == 3
+        assert mismatches(net, alone[k], members[k]["probe"]) == [], name
+    mtimes = [(tmp_path / n).stat().st_mtime_ns for n in resumed]
+    sweep(tiny_root, tmp_path, group_size=0)  # finished: kept, not retrained
+    assert [(tmp_path / n).stat().st_mtime_ns for n in resumed] == mtimes
