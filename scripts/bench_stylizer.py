@@ -37,7 +37,9 @@ from stylaug.train_stylizer.stylizer_training import StylizerTraining
 BATCH = 4
 DEMO = {"content_weight": 1e6, "style_weight": 1.5e7}  # conf/experiment/demo.yaml
 LR = 1e-2
-DEMO_STYLIZERS, DEMO_STEPS = 27, 200  # make demo: 27 distinct training lists x 200 steps
+DEMO_STYLIZERS = 27  # make demo: 27 distinct training lists
+BEFORE = {"batch": 4, "steps": 200}  # the demo's stylizers before groups: 64 px, batch 4, 200 steps
+AFTER = {"batch": 1, "steps": 150}  # conf/experiment/demo.yaml now: 64 px, batch 1, 150 steps
 DEFAULT_STEPS = {64: 3, 256: 1}
 
 
@@ -111,7 +113,9 @@ def single_step(size: int, loss_net, content, style, before: bool = False):
     return step
 
 
-def group_step(size: int, k: int, loss_net, content, style, batched: str, threads: int):
+def group_step(
+    size: int, k: int, loss_net, content, style, batched: str, threads: int, batch: int = BATCH
+):
     dev = device()
     group = StylizerGroup(
         [TransformerNet() for _ in range(k)],
@@ -125,7 +129,7 @@ def group_step(size: int, k: int, loss_net, content, style, batched: str, thread
         threads=threads,
     ).to(dev)
     optimizer = group.optimizer(LR)
-    images = torch.rand(k, BATCH, 3, size, size, device=dev)
+    images = torch.rand(k, batch, 3, size, size, device=dev)
 
     def step():
         optimizer.zero_grad(set_to_none=True)
@@ -178,21 +182,26 @@ def bench_stylizer(
 
 
 def demo_projection(repeats: int = 1) -> dict:
-    """The demo's stylizer stage from step times alone (27 networks x 200 steps, 64 px; the
-    per-stylizer start-up, logging and checkpoint writing are not in it): before = today's
-    network (channels-first output conv) one after another; after = one group of 27."""
+    """The demo's stylizer stage from step times alone (27 networks, 64 px; the per-stylizer
+    start-up, logging and checkpoint writing are not in it): before = today's network, 200 steps
+    at batch 4, one after another; after = the demo's settings now (``AFTER``), one group of 27."""
     loss_net, content, style = loss_network()
     threads = torch.get_num_threads()
-    before, _ = timed(single_step(64, loss_net, content, style, before=True), 3, repeats)
+    before, before_cpu = timed(single_step(64, loss_net, content, style, before=True), 3, repeats)
     batched, t = ("vmap", 1) if device().type == "cuda" else ("loop", threads)
-    after, _ = timed(group_step(64, DEMO_STYLIZERS, loss_net, content, style, batched, t), 1, 1)
+    step = group_step(64, DEMO_STYLIZERS, loss_net, content, style, batched, t, AFTER["batch"])
+    after, after_cpu = timed(step, 2, 1)
     out = {
-        "before_s": round(DEMO_STYLIZERS * DEMO_STEPS * before, 1),
-        "after_s": round(DEMO_STEPS * after, 1),
+        "before_s": round(DEMO_STYLIZERS * BEFORE["steps"] * before, 1),
+        "before_cpu_s": round(DEMO_STYLIZERS * BEFORE["steps"] * before_cpu, 1),
+        "after_s": round(AFTER["steps"] * after, 1),
+        "after_cpu_s": round(AFTER["steps"] * after_cpu, 1),
     }
     print(f"demo stylizer stage, projected from step times: before {out['before_s']:.0f} s "
-          f"(27 x 200 x {before:.3f} s), after {out['after_s']:.0f} s (200 x {after:.2f} s, "
-          f"one group of 27, {batched} x {t})", flush=True)  # fmt: skip
+          f"({out['before_cpu_s']:.0f} CPU-s; 27 x {BEFORE['steps']} x {before:.3f} s at batch "
+          f"{BEFORE['batch']}), after {out['after_s']:.0f} s ({out['after_cpu_s']:.0f} CPU-s; "
+          f"{AFTER['steps']} x {after:.2f} s, one group of 27 at batch {AFTER['batch']}, "
+          f"{batched} x {t})", flush=True)  # fmt: skip
     return out
 
 
