@@ -39,7 +39,7 @@ DEMO = {"content_weight": 1e6, "style_weight": 1.5e7}  # conf/experiment/demo.ya
 LR = 1e-2
 DEMO_STYLIZERS = 27  # make demo: 27 distinct training lists
 BEFORE = {"batch": 4, "steps": 200}  # the demo's stylizers before groups: 64 px, batch 4, 200 steps
-AFTER = {"batch": 1, "steps": 150}  # conf/experiment/demo.yaml now: 64 px, batch 1, 150 steps
+AFTER = {"batch": 4, "steps": 200}  # conf/experiment/demo.yaml now: the same, as one group
 DEFAULT_STEPS = {64: 3, 256: 1}
 
 
