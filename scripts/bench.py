@@ -32,15 +32,18 @@ from stylaug.core.io import atomic_write_json  # noqa: E402
 def stylizer_rows(quick: bool) -> tuple[dict, list]:
     from bench_stylizer import bench_stylizer
 
-    res = bench_stylizer(sizes=(64, 128) if quick else (64, 128, 256), repeats=1 if quick else 2)
+    ks = (1, 4) if quick else (1, 4, 9, 27)
+    res = bench_stylizer(sizes=(64,) if quick else (64, 256), ks=ks)
     rows = [
         (
-            f"train_stylizer step, {s} px",
-            f"plain {r['plain_img_s']} img/s, Lightning {r['lightning_img_s']} img/s",
-            f"{r['overhead_pct']:+.1f}% overhead (per CPU-s {r['cpu_overhead_pct']:+.1f}%)",
-            "≤ 5%",
+            f"stylizer group, K={k}, {size} px ({name})",
+            f"{r['steps_per_s']} steps/s, {r['images_per_s']} img/s",
+            f"{r['vs_sequential']:.2f}x K sequential networks",
+            "report",
         )
-        for s, r in res.items()
+        for size, by_k in res.items()
+        for k in ks
+        for name, r in by_k[f"K={k}"].items()
     ]
     return res, rows
 

@@ -39,7 +39,7 @@ from stylaug.data.index import index_path, load_index
 from stylaug.prepare_data.stage import prepare_data
 from stylaug.report.stage import report
 from stylaug.train_decoder.stage import train_decoder
-from stylaug.train_stylizer.stage import train_many
+from stylaug.train_stylizer.group_training import train_many
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def run_stage(name: str, cfg: DictConfig, overrides=()):
     if name == "prepare_data":
         return prepare_data(stage_cfg("prepare_data"))
     if name == "train_stylizer":
-        return train_many(stylizer_jobs(cfg, p, seeds, base), int(cfg.stylizer.parallel))
+        return train_many(stylizer_jobs(cfg, p, seeds, base), int(cfg.stylizer.group_size))
     if name == "train_decoder":
         return [  # identical training sets find their decoder and skip
             train_decoder(

@@ -29,7 +29,7 @@ RESULT_FREE_KEYS = {
         "style_blend",  # normalised and recorded as style_blend
         "content_layers",  # resolved (null -> the network's defaults) and recorded below
         "style_layers",
-        "parallel",  # how many stylizers train at once, not how one trains
+        "group_size",  # how many stylizers share a step, not how one trains
     ),
     "decoder": (
         "out_dir",

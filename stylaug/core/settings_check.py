@@ -136,7 +136,7 @@ RANGES: dict[str, Range] = {
     "stylizer.tv_weight": WEIGHT,
     "stylizer.style_blend": Num(0, each=True, optional="equal weights"),
     "stylizer.checkpoint_every": Int(1),
-    "stylizer.parallel": Int(1),
+    "stylizer.group_size": Int(0, special={0: "every network of the sweep that can share a step"}),
     "stylizer.sample_images": Int(1),
     "decoder.image_size": SIZE,
     "decoder.batch_size": Int(1),

@@ -22,10 +22,25 @@ from torch import nn
 PIXEL_SCALE = 255.0  # the reference network's pixel units
 
 
+class OutputConv(nn.Conv2d):
+    """The last convolution (32 -> 3 channels), computed channels-last on a CPU: oneDNN's
+    channels-first input gradient for 3 output channels is ~5x slower (64 px, batch 4: 219 vs
+    37 ms, a quarter of a training step; scripts/bench_stylizer.py). Same weights, same function.
+    (permute + contiguous makes the channels-last copy; unlike ``contiguous(memory_format=...)``
+    it also works under ``torch.func.vmap``.)"""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.is_cpu:
+            x = x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
+        return super().forward(x).contiguous()
+
+
 class ConvLayer(nn.Sequential):
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, upsample: int = 1):
+    def __init__(
+        self, c_in: int, c_out: int, kernel: int, stride: int = 1, upsample: int = 1, conv=nn.Conv2d
+    ):
         layers = [nn.Upsample(scale_factor=upsample, mode="nearest")] if upsample > 1 else []
-        layers += [nn.ReflectionPad2d(kernel // 2), nn.Conv2d(c_in, c_out, kernel, stride)]
+        layers += [nn.ReflectionPad2d(kernel // 2), conv(c_in, c_out, kernel, stride)]
         super().__init__(*layers)
 
 
@@ -65,7 +80,7 @@ class TransformerNet(nn.Module):
         self.decoder = nn.Sequential(
             ConvNormReLU(128, 64, 3, upsample=2),
             ConvNormReLU(64, 32, 3, upsample=2),
-            ConvLayer(32, 3, 9),
+            ConvLayer(32, 3, 9, conv=OutputConv),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

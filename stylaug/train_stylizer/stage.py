@@ -24,25 +24,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import multiprocessing
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from hydra import compose, initialize_config_dir
+from hydra import compose
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
 
 from stylaug.artifacts.checkpoints import checkpoint_path
 from stylaug.artifacts.training_lists import check_pool, list_id, list_seed, training_list
-from stylaug.core.config import CONFIG_DIR
 from stylaug.core.cost import resumed_seconds, trainer_device
 from stylaug.core.identity import RESULT_FREE_KEYS, digest, node_settings
 from stylaug.core.interruption import stop_signals
@@ -383,32 +378,3 @@ def distinct_jobs(jobs: list[list[str]]) -> list[list[str]]:
             seen.add(key)
             out.append(overrides)
     return out
-
-
-def _train_job(overrides: list[str]) -> Path:
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return train_stylizer(compose(config_name="train_stylizer", overrides=overrides))
-
-
-def _worker_threads(threads: int) -> None:
-    torch.set_num_threads(threads)
-
-
-def train_many(jobs: list[list[str]], parallel: int = 1) -> list[Path]:
-    """Train the stylizers of ``jobs`` (each a list of train_stylizer overrides), ``parallel`` at
-    a time in worker processes that split the CPU threads (and share the GPU): small networks
-    leave a device idle between kernels, and several trainings fill the gaps."""
-    quiet = ["++trainer.enable_progress_bar=false"]  # one bar over the jobs, not one per job
-    jobs = [o + quiet for o in distinct_jobs(jobs)]
-    if parallel <= 1 or len(jobs) <= 1:
-        with logging_redirect_tqdm():
-            return [
-                train_stylizer(compose(config_name="train_stylizer", overrides=o))
-                for o in tqdm(jobs, desc="stylizers", unit="net", leave=False, disable=None)
-            ]
-    workers = min(parallel, len(jobs))
-    threads = max(1, torch.get_num_threads() // workers)
-    log.info("training %d stylizers, %d at a time (%d threads each)", len(jobs), workers, threads)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, context, _worker_threads, (threads,)) as pool:
-        return list(pool.map(_train_job, jobs))
