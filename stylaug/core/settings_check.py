@@ -167,6 +167,7 @@ RANGES: dict[str, Range] = {
     "augment.photoreal.matting_weight": WEIGHT,
     "augment.photoreal.epsilon": POSITIVE,
     "augment.photoreal.max_per_class": Int(1, optional="every image"),
+    "augment.fda_beta": Num(0, 0.5, low_open=True),
     # classifier heads
     "classifier.epochs": Int(1),
     "classifier.batch_size": Int(1),
@@ -179,6 +180,11 @@ RANGES: dict[str, Range] = {
     "classifier.robustness.seed": Int(0),
     "classifier.robustness.size": Int(32, optional="each image at its own size"),
     "classifier.quality_filter.*.drop_fraction": Num(0, 1, high_open=True),
+    "classifier.finetune.lr": POSITIVE,
+    "classifier.online.p": Num(0, 1),
+    "classifier.online.alpha": Num(0, 1, each=True),
+    "classifier.online.mixstyle_alpha": POSITIVE,
+    "classifier.online.pool_size": Int(1),
     "classifier.quality_filter.*.min_content_score": Num(-1, 1),
     # report
     "report.confidence": Num(0, 1, low_open=True, high_open=True),
