@@ -40,6 +40,7 @@ class Range:
     optional: str | None = None  # what null means, if null is allowed
     each: bool = False
     per_class: bool = False
+    or_number: bool = False  # with ``each``: a single number fits too
 
     def fits(self, value) -> bool:
         if value is None:
@@ -48,9 +49,11 @@ class Range:
             return all(self._number_fits(v) for v in value)
         if self.per_class and isinstance(value, dict):
             return all(self._number_fits(v) for v in value.values())
-        return not self.each and self._number_fits(value)
+        return (not self.each or self.or_number) and self._number_fits(value)
 
     def _number_fits(self, v) -> bool:
+        if isinstance(v, str) and v in self.special:  # a word with a stated meaning ("all")
+            return True
         if isinstance(v, bool) or not isinstance(v, Real):
             return False
         if self.integer and int(v) != v:
@@ -74,7 +77,7 @@ class Range:
             rule = key
         rule += " (an integer)" if self.integer else " (a number)"
         if self.each:
-            rule = f"a list, each value: {rule}"
+            rule = f"{'a number or ' if self.or_number else ''}a list, each value: {rule}"
         if self.per_class:
             rule += ", or {class or default: such a number}"
         rule += "".join(f", or {_n(v)} ({meaning})" for v, meaning in self.special.items())
@@ -84,6 +87,8 @@ class Range:
 
 
 def _n(x) -> str:
+    if isinstance(x, str):
+        return x
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
@@ -181,8 +186,9 @@ RANGES: dict[str, Range] = {
     "classifier.robustness.size": Int(32, optional="each image at its own size"),
     "classifier.quality_filter.*.drop_fraction": Num(0, 1, high_open=True),
     "classifier.finetune.lr": POSITIVE,
+    "classifier.finetune.trainable_blocks": Int(0, special={"all": "every block"}),
     "classifier.online.p": Num(0, 1),
-    "classifier.online.alpha": Num(0, 1, each=True),
+    "classifier.online.alpha": Num(0, 1, each=True, or_number=True),
     "classifier.online.mixstyle_alpha": POSITIVE,
     "classifier.online.pool_size": Int(1),
     "classifier.quality_filter.*.min_content_score": Num(-1, 1),
