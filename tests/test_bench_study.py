@@ -37,6 +37,7 @@ def test_bench_study_times_every_stage_of_the_paper_protocol(tmp_path):
     assert stages["train_stylizer"]["stylizers"] == 4 and stages["train_stylizer"]["steps"] == 8
     assert stages["train_stylizer"]["seconds_per_step"] > 0
     assert stages["augment"]["images"] > 0 and stages["augment"]["images_per_s"] > 0
-    assert stages["classify"]["heads"] == 4 * 1 * 4  # scenarios x seeds x arms
+    # scenarios x seeds x (4 arms + the unstylized control), + reweighted in the 2 biased cases
+    assert stages["classify"]["heads"] == 4 * 1 * (4 + 1) + 2
     assert result["device"] == "cpu" and result["stages"]["classify"]["gpu_memory_peak_mb"] is None
     assert (tmp_path / "results/report.md").is_file()
