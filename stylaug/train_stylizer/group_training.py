@@ -32,7 +32,7 @@ from stylaug.core.cost import device_description, resumed_seconds
 from stylaug.core.identity import digest
 from stylaug.core.io import atomic_path, atomic_write_json
 from stylaug.core.resumable_training import can_resume
-from stylaug.core.runtime import finish_logger, make_logger
+from stylaug.core.runtime import finish_logger
 from stylaug.data.dataset import ImageFiles, SquareView, square_tensor
 from stylaug.data.images import load_rgb
 from stylaug.data.index import load_index
@@ -52,6 +52,7 @@ from stylaug.train_stylizer.stage import (
     distinct_jobs,
     existing_settings_hash,
     probe_images,
+    stylizer_logger,
     train_stylizer,
     write_checkpoint,
 )
@@ -196,13 +197,7 @@ def train_group(members: list[Member]) -> None:
 def finish_member(m: Member, steps: int) -> None:
     """Log the member's losses and write its checkpoint as a single run writes it."""
     cfg, plan, module = m.cfg, m.plan, m.module
-    logger = make_logger(
-        cfg,
-        name=f"stylizer-{m.index.name}-{plan.settings['class']}-{plan.id}",
-        group=f"train_stylizer-{m.index.name}",
-        job_type="train_stylizer",
-        extra_config={"loss_net_weights": module.loss_net.weights, "stylizer_list": plan.id},
-    )
+    logger = stylizer_logger(cfg, m.index.name, plan, module)
     try:
         if logger:
             for step, loss in m.history:

@@ -215,6 +215,17 @@ def probe_images(index: DatasetIndex, plan: StylizerPlan, s: DictConfig) -> torc
     return torch.stack([square_tensor(img, s.image_size) for img in images if img is not None])
 
 
+def stylizer_logger(cfg: DictConfig, dataset: str, plan: StylizerPlan, module):
+    """One stylizer's experiment log, named the same whether it trains alone or in a group."""
+    return make_logger(
+        cfg,
+        name=f"stylizer-{dataset}-{plan.settings['class']}-{plan.id}",
+        group=f"train_stylizer-{dataset}",
+        job_type="train_stylizer",
+        extra_config={"loss_net_weights": module.loss_net.weights, "stylizer_list": plan.id},
+    )
+
+
 def train_stylizer(cfg: DictConfig) -> Path:
     """Train (or keep, or resume) the stylizer of ``cfg.class``; return its checkpoint path."""
     check_settings(cfg)  # every numeric setting in range, before any work
@@ -239,13 +250,7 @@ def train_stylizer(cfg: DictConfig) -> Path:
         ", ".join(str(p) for p in plan.styles), module.loss_net.weights,
     )  # fmt: skip
     data = train_loader(cfg, index, plan)
-    logger = make_logger(
-        cfg,
-        name=f"stylizer-{index.name}-{cls}-{plan.id}",
-        group=f"train_stylizer-{index.name}",
-        job_type="train_stylizer",
-        extra_config={"loss_net_weights": module.loss_net.weights, "stylizer_list": plan.id},
-    )
+    logger = stylizer_logger(cfg, index.name, plan, module)
     probe = probe_images(index, plan, s)
     try:
         steps, run = fit(cfg, plan, module, data, probe, logger)
