@@ -31,7 +31,7 @@ def test_demo_preset_uses_the_offline_pretrained_network_for_both_roles():
     assert cfg.dataset.image_size == 64
     for net in (cfg.model.backbone, cfg.model.loss_net):
         assert (net.arch, net.weights) == ("efficientnet_lite0", "imagenet")
-    assert cfg.trainer.accelerator == "cpu" and cfg.stylizer.pool == "scenario"
+    assert cfg.trainer.accelerator == "cpu" and cfg.stylizer.pool == "class"  # 4 networks
 
 
 @pytest.mark.parametrize(

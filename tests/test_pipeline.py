@@ -10,6 +10,7 @@ from tests.conftest import CONF_DIR
 
 MINIMAL = [
     "experiment=demo",
+    "stylizer.pool=scenario",  # the leak-free pool: a network per (scenario, seed, class) list
     "logger=none",
     "data.num_workers=0",
     "dataset.image_size=32",

@@ -129,8 +129,9 @@ def style_arm(cfg: DictConfig, name: str) -> tuple[str, ArmSpec] | None:
     return None
 
 
-def arm_specs(cfg: DictConfig) -> dict[str, ArmSpec]:
-    """``classifier.arms`` resolved: result-row arm name -> what the arm adds."""
+def arm_specs(cfg: DictConfig, minority: list[str] | tuple = ()) -> dict[str, ArmSpec]:
+    """``classifier.arms`` resolved: result-row arm name -> what the arm adds. ``minority``: the
+    sampled split's minority classes (``ScenarioSplit.minority``); they decide ``reweighted``."""
     arms = list(cfg.classifier.arms)
     specs, bad = {}, []
     for arm in arms:
@@ -156,21 +157,13 @@ def arm_specs(cfg: DictConfig) -> dict[str, ArmSpec]:
             f"({UNSTYLIZED}, {REWEIGHTED}, <arm>_{RANDOM_DROP}) are added by classifier.controls."
         )
     if cfg.classifier.get("controls", True):
-        specs.update(control_specs(cfg, specs))
+        specs.update(control_specs(cfg, specs, bool(minority)))
     return specs
 
 
-def has_minority(scenario_cfg: DictConfig) -> bool:
-    """Whether the scenario draws minority classes: named ones (``minority``), or a long tail whose
-    last class falls below ``minority_below`` x the head (imbalance_factor > 1 / minority_below)."""
-    if scenario_cfg.get("minority"):
-        return True
-    if scenario_cfg.get("kind") == "longtail":
-        return float(scenario_cfg.imbalance_factor) * float(scenario_cfg.minority_below) > 1
-    return False
-
-
-def control_specs(cfg: DictConfig, specs: dict[str, ArmSpec]) -> dict[str, ArmSpec]:
+def control_specs(
+    cfg: DictConfig, specs: dict[str, ArmSpec], has_minority: bool
+) -> dict[str, ArmSpec]:
     """The matched controls the configured arms need, in a stable order (module docstring)."""
     out: dict[str, ArmSpec] = {}
     if any(arm in ONLINE_ARMS for arm in specs):  # the online arms' control: the style step off
@@ -179,7 +172,7 @@ def control_specs(cfg: DictConfig, specs: dict[str, ArmSpec]) -> dict[str, ArmSp
         if spec.folder is not None:
             name = f"{spec.traditional}+{UNSTYLIZED}" if spec.traditional else UNSTYLIZED
             out[name] = ArmSpec(spec.traditional, None, control=UNSTYLIZED)
-    if ("none" in specs or "none" in out) and has_minority(cfg.scenario):
+    if ("none" in specs or "none" in out) and has_minority:
         out[REWEIGHTED] = ArmSpec(None, None, control=REWEIGHTED)
     for arm in cfg.classifier.get("quality_filter") or {}:
         if arm in specs and specs[arm].folder is not None:

@@ -147,13 +147,13 @@ def classify(cfg: DictConfig) -> list[dict]:
     check_settings(cfg)  # every numeric setting in range, before any work
     check_on_bad_image(cfg.data.on_bad_image)
     c = cfg.classifier
-    specs = arm_specs(cfg)
-    arms = list(specs)
     check_filters(c)
     if int(c.aug_views) < 0 or int(c.epochs) < 1 or int(c.batch_size) < 1:
         raise ValueError("classifier.epochs and batch_size must be >= 1 and aug_views >= 0")
     index = load_index(cfg.dataset)
     split = sample_scenario(index, cfg.scenario, int(cfg.seed))
+    specs = arm_specs(cfg, split.minority)  # the drawn split says whether there is a minority
+    arms = list(specs)
     styles, filters = added_images(cfg, index, split, specs)
     hashes = {a: config_hash(cfg, index, a, styles.get(a)) for a in arms}
     todo = pending_arms(cfg, arms, hashes, split)

@@ -275,7 +275,7 @@ def test_alpha_sweep_gives_one_row_per_alpha_and_combined_arm(
     for alpha in (0.5, 1.0):
         cfg = classify_cfg(tiny_root, artifacts, tmp_path, arms, f"augment.alpha={alpha}",
                            f"dataset.dir={tiny_root}/data/synthetic", "classifier.aug_views=2")  # fmt: skip
-        assert list(arm_specs(cfg))[2:] == (
+        assert list(arm_specs(cfg, []))[2:] == (
             ["adain_a0.5", "randaugment+adain_a0.5"]
             if alpha == 0.5
             else ["adain", "randaugment+adain"]
@@ -337,7 +337,7 @@ def test_alpha_sweep_gives_one_row_per_alpha_and_combined_arm(
 def test_unknown_arm_names_the_families(tiny_root, artifacts, tmp_path):
     cfg = classify_cfg(tiny_root, artifacts, tmp_path, "classifier.arms=[none,flip+adain]")
     with pytest.raises(ValueError, match="randaugment\\+adain"):
-        arm_specs(cfg)
+        arm_specs(cfg, [])
 
 
 def test_offline_fda_and_histogram_arms_run_with_their_unstylized_control(

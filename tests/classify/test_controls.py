@@ -15,17 +15,31 @@ from tests.classify.test_quality_filter import run as run_filtered
 from tests.conftest import TINY_DATASET, compose_cfg
 
 
-def test_every_style_arm_gets_its_controls(tiny_root):
-    biased = compose_cfg("classify", [*TINY_DATASET, "scenario=biased_case1"], tiny_root)
-    assert list(arm_specs(biased)) == ["none", "style", "unstylized", "reweighted"]
-    balanced = compose_cfg("classify", [*TINY_DATASET, "scenario=balanced"], tiny_root)
-    assert list(arm_specs(balanced)) == ["none", "style", "unstylized"]  # no minority class
-    combined = compose_cfg(
-        "classify", [*TINY_DATASET, "classifier.arms=[none,randaugment+style]"], tiny_root
-    )
-    assert "randaugment+unstylized" in arm_specs(combined)
-    off = compose_cfg("classify", [*TINY_DATASET, "classifier.controls=false"], tiny_root)
-    assert list(arm_specs(off)) == ["none", "style"]
+def specs_of(tiny_root, tiny_index, *overrides):
+    """The arms classify runs for a scenario, decided by the split it draws."""
+    cfg = compose_cfg("classify", [*TINY_DATASET, *overrides], tiny_root)
+    return list(arm_specs(cfg, sample_scenario(tiny_index, cfg.scenario, 0).minority))
+
+
+def test_every_style_arm_gets_its_controls(tiny_root, tiny_index):
+    assert specs_of(tiny_root, tiny_index, "scenario=biased_case1") == [
+        "none", "style", "unstylized", "reweighted"
+    ]  # fmt: skip
+    # no minority class, no reweighted control
+    assert specs_of(tiny_root, tiny_index, "scenario=balanced") == ["none", "style", "unstylized"]
+    combined = specs_of(tiny_root, tiny_index, "classifier.arms=[none,randaugment+style]")
+    assert "randaugment+unstylized" in combined
+    off = specs_of(tiny_root, tiny_index, "classifier.controls=false")
+    assert off == ["none", "style"]
+
+
+def test_reweighted_follows_the_drawn_minority_not_a_restated_rule(tiny_root, tiny_index):
+    """rho=2, n_max=5: the tail class gets int(2.5) = 2 < 0.5 x 5 images, a minority once counts
+    are rounded down, though rho x minority_below = 1 is not > 1."""
+    tail = ["scenario=longtail", "scenario.max_per_class=5", "scenario.imbalance_factor=2"]
+    assert "reweighted" in specs_of(tiny_root, tiny_index, *tail)
+    even = ["scenario=longtail", "scenario.max_per_class=4", "scenario.imbalance_factor=2"]
+    assert "reweighted" not in specs_of(tiny_root, tiny_index, *even)  # 2 is not < 0.5 x 4
 
 
 def test_unstylized_adds_exactly_the_sources_the_style_arm_stylized(
