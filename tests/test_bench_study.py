@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 TINY = [
     "dataset.image_size=32",
@@ -23,6 +25,7 @@ TINY = [
 ]
 
 
+@pytest.mark.slow  # minutes; `make test-slow`
 def test_bench_study_times_every_stage_of_the_paper_protocol(tmp_path):
     cmd = [sys.executable, "scripts/bench_study.py", "--quick", "--root", str(tmp_path), *TINY]
     env = {**os.environ, "WANDB_MODE": "disabled"}

@@ -37,6 +37,7 @@ def run(root, *extra):
         return run_pipeline(cfg, overrides)
 
 
+@pytest.mark.slow  # minutes; `make test-slow`
 def test_demo_pipeline_runs_every_stage_and_reports(tmp_path):
     table = run(tmp_path)
     stylizers = tmp_path / "artifacts/stylizers/synthetic"

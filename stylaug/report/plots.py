@@ -44,7 +44,7 @@ def plot(summary: list[dict], path: Path, confidence: float = 0.95) -> Path:
     pct = round(confidence * 100)
     panels = [(key, forest_lines(lines)) for key, lines in setups(summary).items()]
     panels = [(k, f) for k, f in panels if f] or [(("no comparisons", ""), [])]
-    heights = [max(2.0, 0.32 * len(f) + 1.2) for _, f in panels]
+    heights = [max(2.0, 0.32 * len(f) + 1.5) for _, f in panels]
     fig, axes = plt.subplots(
         len(panels), 1, figsize=(9.5, sum(heights)), squeeze=False,
         gridspec_kw={"height_ratios": heights}, layout="constrained",
@@ -65,11 +65,11 @@ def plot(summary: list[dict], path: Path, confidence: float = 0.95) -> Path:
             if a != b:
                 ax.axhline(y - 0.5, color="0.85", lw=0.8)
         ax.set_xlabel(
-            f"paired difference (accuracy points): dot = estimate, thick bar = {pct}% interval "
+            f"paired difference (accuracy points): dot = estimate,\nthick bar = {pct}% interval "
             f"over seeds and test images, thin bar = {pct}% seed t-interval", fontsize=8,
         )  # fmt: skip
         title = f"{source} (setup {setup})" if setup else source
-        ax.set_title("\n".join(textwrap.wrap(title, 110)), fontsize=9, fontweight="bold")
+        ax.set_title("\n".join(textwrap.wrap(title, 75)), fontsize=9, fontweight="bold")
     if any(s["style"] and s["pool"] == "class" for s in summary):
         fig.supxlabel(f"† stylizer pool=class: {CLASS_POOL_WARNING}", fontsize=8)
     with atomic_path(path) as tmp:

@@ -251,6 +251,7 @@ def test_stylized_images_keep_their_sources_format(tiny_root, tiny_index, tmp_pa
     assert all(r["output"].endswith(".png") for r in read_jsonl(tmp_path / "png" / MANIFEST))
 
 
+@pytest.mark.slow  # minutes; `make test-slow`
 def test_sigkill_halfway_then_rerun_gives_a_complete_duplicate_free_set(
     tiny_root, stylizer_dir, tmp_path
 ):
@@ -282,6 +283,7 @@ def test_sigkill_halfway_then_rerun_gives_a_complete_duplicate_free_set(
     assert not list(out.rglob(".*tmp*"))
 
 
+@pytest.mark.slow  # minutes; `make test-slow`
 def test_two_ddp_spawn_processes_write_every_image_exactly_once(tiny_root, stylizer_dir, tmp_path):
     out = tmp_path / "aug"
     cmd = [

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import TINY_DATASET
@@ -20,6 +21,7 @@ SIZES = [
 ]  # fmt: skip
 
 
+@pytest.mark.slow  # minutes; `make test-slow`
 def test_a_sweep_with_many_overrides_runs_in_short_folders_that_record_them(tmp_path):
     assert len("_".join(SIZES)) > 255  # more than one folder name may hold
     cmd = [sys.executable, "-m", "stylaug.prepare_data", "-m", "dataset.seed=0,1", *SIZES,

@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.places_fixture import BAD, repo_env
 
 
@@ -18,6 +20,7 @@ def _run(args, cwd):
     )
 
 
+@pytest.mark.slow  # minutes; `make test-slow`
 def test_prepare_data_command_writes_four_class_folders_and_is_repeatable(tmp_path):
     args = [
         "dataset=synthetic",
@@ -43,6 +46,7 @@ def test_bad_dataset_choice_fails_with_a_message(tmp_path):
     assert "dataset.source=PATH" in done.stdout + done.stderr
 
 
+@pytest.mark.slow  # minutes; `make test-slow`
 def test_places365_command_names_the_bad_files_or_stops_at_them(places_fixture, tmp_path):
     args = ["dataset=places365", f"dataset.source={places_fixture}", "logger=none"]
     done = _run([*args, "data.on_bad_image=error"], tmp_path)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from stylaug.models.stylizer import load_stylizer
@@ -16,6 +17,7 @@ from tests.conftest import TINY_DATASET
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # minutes; `make test-slow`
 def test_stylizer_trains_on_two_ddp_spawn_processes(tiny_root, tmp_path):
     out = tmp_path / "stylizers"
     cmd = [

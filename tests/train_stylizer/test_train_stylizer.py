@@ -183,6 +183,7 @@ def test_unreadable_style_image_and_foreign_checkpoint_are_clear_errors(tiny_roo
     assert load_stylizer(tmp_path / "ok.ckpt")[1]["class"] == "ocean"
 
 
+@pytest.mark.slow  # minutes; `make test-slow`
 def test_multirun_over_two_classes_writes_two_checkpoints_and_two_wandb_runs(tiny_root, tmp_path):
     out = tmp_path / "stylizers"
     cmd = [
@@ -301,6 +302,7 @@ def test_an_old_format_checkpoint_says_retrain(tmp_path):
         load_stylizer(tmp_path / "o.ckpt")
 
 
+@pytest.mark.slow  # minutes; `make test-slow`
 def test_train_many_trains_each_distinct_list_once(tiny_root, tmp_path):
     from hydra import initialize_config_dir
 
