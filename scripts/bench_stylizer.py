@@ -3,6 +3,7 @@ the same K networks trained one after another, and where a demo step's time goes
 
     WANDB_MODE=disabled .venv/bin/python scripts/bench_stylizer.py              # K = 1 4 9 27, 64 + 256 px
     WANDB_MODE=disabled .venv/bin/python scripts/bench_stylizer.py --breakdown  # a demo step, part by part
+    WANDB_MODE=disabled .venv/bin/python scripts/bench_stylizer.py --sizes     # the demo projection only
 
 Networks as in the demo (experiment=demo): batch 4, the EfficientNet-Lite0 loss network, the
 demo's loss weights and learning rate; images are random tensors in memory (decoding is measured
@@ -37,9 +38,11 @@ from stylaug.train_stylizer.stylizer_training import StylizerTraining
 BATCH = 4
 DEMO = {"content_weight": 1e6, "style_weight": 1.5e7}  # conf/experiment/demo.yaml
 LR = 1e-2
-DEMO_STYLIZERS = 27  # make demo: 27 distinct training lists
-BEFORE = {"batch": 4, "steps": 200}  # the demo's stylizers before groups: 64 px, batch 4, 200 steps
-AFTER = {"batch": 4, "steps": 200}  # conf/experiment/demo.yaml now: the same, as one group
+# the demo's stylizers before: leak-free (pool=scenario), 27 distinct training lists, 64 px, batch 4,
+# 200 steps each, one after another; after (conf/experiment/demo.yaml now): the paper's pool, 4
+# networks (one per class) at batch 2 for 200 steps, as one group
+BEFORE = {"networks": 27, "batch": 4, "steps": 200}
+AFTER = {"networks": 4, "batch": 2, "steps": 200}
 DEFAULT_STEPS = {64: 3, 256: 1}
 
 
@@ -182,26 +185,28 @@ def bench_stylizer(
 
 
 def demo_projection(repeats: int = 1) -> dict:
-    """The demo's stylizer stage from step times alone (27 networks, 64 px; the per-stylizer
-    start-up, logging and checkpoint writing are not in it): before = today's network, 200 steps
-    at batch 4, one after another; after = the demo's settings now (``AFTER``), one group of 27."""
+    """The demo's stylizer stage from step times alone (64 px; the per-stylizer start-up, logging
+    and checkpoint writing are not in it): before = 27 leak-free networks, 200 steps at batch 4,
+    one after another; after = the demo's settings now (``AFTER``), one group."""
     loss_net, content, style = loss_network()
     threads = torch.get_num_threads()
     before, before_cpu = timed(single_step(64, loss_net, content, style, before=True), 3, repeats)
     batched, t = ("vmap", 1) if device().type == "cuda" else ("loop", threads)
-    step = group_step(64, DEMO_STYLIZERS, loss_net, content, style, batched, t, AFTER["batch"])
-    after, after_cpu = timed(step, 2, 1)
+    k = AFTER["networks"]
+    step = group_step(64, k, loss_net, content, style, batched, t, AFTER["batch"])
+    after, after_cpu = timed(step, 3, repeats)
+    n_before = BEFORE["networks"] * BEFORE["steps"]
     out = {
-        "before_s": round(DEMO_STYLIZERS * BEFORE["steps"] * before, 1),
-        "before_cpu_s": round(DEMO_STYLIZERS * BEFORE["steps"] * before_cpu, 1),
+        "before_s": round(n_before * before, 1),
+        "before_cpu_s": round(n_before * before_cpu, 1),
         "after_s": round(AFTER["steps"] * after, 1),
         "after_cpu_s": round(AFTER["steps"] * after_cpu, 1),
     }
     print(f"demo stylizer stage, projected from step times: before {out['before_s']:.0f} s "
-          f"({out['before_cpu_s']:.0f} CPU-s; 27 x {BEFORE['steps']} x {before:.3f} s at batch "
-          f"{BEFORE['batch']}), after {out['after_s']:.0f} s ({out['after_cpu_s']:.0f} CPU-s; "
-          f"{AFTER['steps']} x {after:.2f} s, one group of 27 at batch {AFTER['batch']}, "
-          f"{batched} x {t})", flush=True)  # fmt: skip
+          f"({out['before_cpu_s']:.0f} CPU-s; {BEFORE['networks']} x {BEFORE['steps']} x "
+          f"{before:.3f} s at batch {BEFORE['batch']}), after {out['after_s']:.0f} s "
+          f"({out['after_cpu_s']:.0f} CPU-s; {AFTER['steps']} x {after:.2f} s, one group of {k} "
+          f"at batch {AFTER['batch']}, {batched} x {t})", flush=True)  # fmt: skip
     return out
 
 
@@ -394,7 +399,9 @@ def breakdown(thread_counts=(1,)) -> dict:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256])
+    parser.add_argument(
+        "--sizes", type=int, nargs="*", default=[64, 256], help="none: the demo only"
+    )
     parser.add_argument("--ks", type=int, nargs="+", default=[1, 4, 9, 27])
     parser.add_argument(
         "--steps", type=int, default=None, help="steps per timing (default by size)"
