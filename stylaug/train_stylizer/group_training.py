@@ -76,6 +76,8 @@ def why_alone(cfg: DictConfig, plan: StylizerPlan) -> str | None:
         return f"precision {cfg.trainer.precision} (a group runs {sorted(PRECISIONS)})"
     if cfg.model.loss_net.weights == "random":  # its init follows each network's own seed
         return "a randomly initialised loss network (each network's own)"
+    if plan.batch_size != int(cfg.stylizer.batch_size):  # a group's networks share one batch size
+        return f"{len(plan.images)} training images, fewer than one batch"
     return None
 
 

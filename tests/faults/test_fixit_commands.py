@@ -125,7 +125,7 @@ def test_classify_prints_what_makes_its_stylized_set_and_it_runs_as_printed(tiny
     run_as_printed(train, tmp_path)
     run_as_printed(make, tmp_path)
     with as_command("classify", run, tmp_path) as cfg:
-        assert [r["arm"] for r in classify(cfg)] == ["none", "style"]
+        assert [r["arm"] for r in classify(cfg)] == ["none", "style", "unstylized"]  # + control
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ import pytest
 
 from stylaug.data.index import load_index
 from stylaug.prepare_data.stage import prepare_data
+from stylaug.train_stylizer.group_training import why_alone
 from stylaug.train_stylizer.stage import StylizerPlan
 from tests.conftest import compose_cfg
 from tests.folder_fixture import make_folder
@@ -17,7 +18,7 @@ def photos(tmp_path_factory):
     return root
 
 
-def plan(root, *overrides):
+def plan(root, *overrides, with_cfg=False):
     cfg = compose_cfg(
         "train_stylizer",
         ["dataset=folder", f"dataset.source={root / 'photos'}", "stylizer.batch_size=4",
@@ -27,7 +28,8 @@ def plan(root, *overrides):
     )  # fmt: skip
     if not (root / "data").exists():
         prepare_data(cfg)
-    return StylizerPlan(cfg, "owl", load_index(cfg.dataset))
+    made = StylizerPlan(cfg, "owl", load_index(cfg.dataset))
+    return (made, cfg) if with_cfg else made
 
 
 def test_a_list_smaller_than_a_batch_trains_on_the_whole_list(photos):
@@ -44,3 +46,13 @@ def test_a_list_of_a_batch_or_more_keeps_its_settings_and_identity(photos):
     assert four.batch_size == 4 and "batch_size" not in four.settings
     assert four.settings["effective_batch"] == 4
     assert four.steps == 3  # max(2 epochs x 1 batch of 4, min_steps)
+
+
+def test_a_list_smaller_than_a_batch_trains_outside_a_group(photos):
+    """A group's networks share one batch size, so a network on a list shorter than a batch
+    trains alone (its drop_last batches of 4 would be none: the 10-class folder run's crash)."""
+    pretrained = "model.loss_net.weights=imagenet"  # random weights keep every network alone
+    one, cfg = plan(photos, "scenario=fewshot", "scenario.shots=1", pretrained, with_cfg=True)
+    assert why_alone(cfg, one) == "1 training images, fewer than one batch"
+    four, cfg = plan(photos, "scenario=fewshot", "scenario.shots=4", pretrained, with_cfg=True)
+    assert why_alone(cfg, four) is None
