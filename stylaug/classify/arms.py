@@ -129,7 +129,7 @@ def style_arm(cfg: DictConfig, name: str) -> tuple[str, ArmSpec] | None:
     return None
 
 
-def arm_specs(cfg: DictConfig, minority: list[str] | tuple = ()) -> dict[str, ArmSpec]:
+def arm_specs(cfg: DictConfig, minority: list[str]) -> dict[str, ArmSpec]:
     """``classifier.arms`` resolved: result-row arm name -> what the arm adds. ``minority``: the
     sampled split's minority classes (``ScenarioSplit.minority``); they decide ``reweighted``."""
     arms = list(cfg.classifier.arms)

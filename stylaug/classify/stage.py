@@ -119,8 +119,8 @@ def config_hash(cfg: DictConfig, index: DatasetIndex, arm: str, style: StyleSet 
         payload["style"] = style.fingerprint
     if traditional_part(arm):
         payload["aug_views"] = int(cfg.classifier.aug_views)
-    if online_payload(cfg.classifier, arm):
-        payload["online"] = online_payload(cfg.classifier, arm)
+    if online := online_payload(cfg.classifier, arm):
+        payload["online"] = online
     spec = robustness_spec(cfg.classifier)
     if spec is not None:  # a row made without these corrupted test sets lacks their numbers
         payload["robustness"] = spec.key

@@ -197,12 +197,18 @@ def augment_cfg(root, folder, *extra):
     )  # fmt: skip
 
 
+def augmented(root, index, folder, *extra):
+    """A stylized set made by augment under ``folder`` from fake stylizers; its config."""
+    cfg = augment_cfg(root, folder, *extra)
+    save_fake_stylizers(folder / "stylizers", index, cfg)
+    augment(cfg)
+    return cfg
+
+
 def test_a_damaged_stylized_image_is_refused_by_classify_and_made_again_by_augment(
     tiny_root, tiny_index, tmp_path, caplog
 ):
-    cfg = augment_cfg(tiny_root, tmp_path)
-    save_fake_stylizers(tmp_path / "stylizers", tiny_index, cfg)
-    augment(cfg)
+    cfg = augmented(tiny_root, tiny_index, tmp_path)
     out = tmp_path / "aug"
     rows = read_jsonl(out / MANIFEST)
     assert all(len(r["sha256"]) == 64 for r in rows)
@@ -223,9 +229,7 @@ def test_a_damaged_stylized_image_is_refused_by_classify_and_made_again_by_augme
 
 
 def test_a_bad_manifest_line_is_an_error_naming_file_and_line(tiny_root, tiny_index, tmp_path):
-    cfg = augment_cfg(tiny_root, tmp_path, "augment.classes=[ocean]")
-    save_fake_stylizers(tmp_path / "stylizers", tiny_index, cfg)
-    augment(cfg)
+    cfg = augmented(tiny_root, tiny_index, tmp_path, "augment.classes=[ocean]")
     manifest = tmp_path / "aug" / MANIFEST
     lines = manifest.read_text().splitlines()
     lines[1] = lines[1][: len(lines[1]) // 2]

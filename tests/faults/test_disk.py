@@ -15,8 +15,7 @@ from stylaug.artifacts.manifest import MANIFEST
 from stylaug.augment.stage import augment
 from stylaug.classify.stage import classify
 from stylaug.core.io import read_jsonl
-from tests.augment.test_augment import save_fake_stylizers
-from tests.faults.test_damaged_files import augment_cfg, classify_cfg
+from tests.faults.test_damaged_files import augment_cfg, augmented, classify_cfg
 
 
 @pytest.fixture
@@ -40,9 +39,7 @@ def mounts():
 def test_a_full_disk_during_augment_names_the_file_and_the_rerun_completes_the_same_set(
     tiny_root, tiny_index, tmp_path, mounts
 ):
-    reference = augment_cfg(tiny_root, tmp_path)
-    save_fake_stylizers(tmp_path / "stylizers", tiny_index, reference)
-    augment(reference)
+    augmented(tiny_root, tiny_index, tmp_path)
     small = tmp_path / "small"
     small.mkdir()
     mounts("-t", "tmpfs", "-o", "size=40k", "tmpfs", small)  # room for about half the set

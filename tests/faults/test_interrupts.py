@@ -22,9 +22,8 @@ from stylaug.core.io import read_jsonl
 from stylaug.models.stylizer import load_stylizer
 from stylaug.train_stylizer.stage import train_stylizer
 from stylaug.train_stylizer.stylizer_training import StylizerTraining
-from tests.augment.test_augment import save_fake_stylizers
 from tests.conftest import TINY_DATASET, compose_cfg
-from tests.faults.test_damaged_files import augment_cfg, classify_cfg
+from tests.faults.test_damaged_files import augment_cfg, augmented, classify_cfg
 from tests.train_stylizer.test_train_stylizer import stylizer_cfg
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,9 +102,7 @@ def test_train_decoder_stops_on_sigterm_and_resumes(tiny_root, tmp_path, monkeyp
 def test_augment_stops_after_the_batch_keeps_its_images_and_the_rerun_completes_the_set(
     tiny_root, tiny_index, tmp_path, monkeypatch, caplog
 ):
-    reference = augment_cfg(tiny_root, tmp_path / "ref", "augment.batch_size=4")
-    save_fake_stylizers(tmp_path / "ref/stylizers", tiny_index, reference)
-    augment(reference)
+    augmented(tiny_root, tiny_index, tmp_path / "ref", "augment.batch_size=4")
     send, write = send_once(signal.SIGTERM), manifest_writer.ManifestWriter.write_on_batch_end
 
     def write_on_batch_end(self, *args, **kwargs):
