@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --quiet --progress-bar off -e '.[dev]'
 	@touch $(STAMP)
 
-# two pytest-xdist workers: the suite's many small runs keep both cores busy (15 min -> under 10 on 2 cores)
+# two pytest-xdist workers: the suite's many small runs keep both cores busy
 TEST_WORKERS ?= 2
 
 test: install

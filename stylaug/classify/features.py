@@ -55,8 +55,8 @@ MAX_SHARDS = 16  # merge shards once a folder holds more than this many
 class FeatureExtractor(pl.LightningModule):
     """``trainer.predict`` over (images, labels, ok) batches: Lightning picks the device; features
     always come out float32. The backbone runs channels-last, the layout oneDNN's and cuDNN's
-    convolutions prefer: EfficientNet-Lite0 features 1.4x faster at 128 px on an AVX2 CPU, the
-    same up to float rounding (scripts/bench_backbone_layout.py)."""
+    convolutions prefer: on an AVX2 CPU EfficientNet-Lite0 features 1.2x faster at 128 px and 1.7x at
+    96 px, ResNet-18 1.3-1.4x, the same up to float rounding (scripts/bench_backbone_layout.py)."""
 
     def __init__(self, backbone: Backbone):
         super().__init__()
